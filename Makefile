@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Every target sets up .venv itself.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: demo test data lab docs readme export clean venv
+
+# PyTorch goes in first, pinned, so nothing pulls a multi-GB CUDA build; an existing torch (CUDA, MPS) is kept.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+data: venv
+	$(BIN)/fints-data build
+	$(BIN)/fints-resample --all
+	$(BIN)/fints-data verify
+
+demo: data
+	@echo; echo "Built:"; $(BIN)/python -c "import json; [print(f\"  {e['id']:<24} {e['path']:<44} {e['rows']:>6} rows  {e['first_date']}..{e['last_date']}\") for e in json.load(open('data/manifest.json'))['files']]"
+
+test: venv
+	$(BIN)/python -m pytest
+
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=nbs
+
+docs: venv
+	$(BIN)/python tools/docs.py site
+
+readme: venv
+	$(BIN)/python tools/docs.py readme
+
+export: venv
+	$(BIN)/nbdev-export && $(BIN)/nbdev-clean
+
+clean:
+	rm -rf _docs _proc outputs .pytest_cache
