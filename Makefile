@@ -22,12 +22,13 @@ venv: $(STAMP)
 data: venv
 	$(BIN)/fints-data build
 	$(BIN)/fints-resample --all
+	$(BIN)/fints-datasets
 	$(BIN)/fints-data verify
 
 demo: data
 	@echo; echo "Built:"; $(BIN)/python -c "import json; [print(f\"  {e['id']:<24} {e['path']:<44} {e['rows']:>6} rows  {e['first_date']}..{e['last_date']}\") for e in json.load(open('data/manifest.json'))['files']]"
 
-test: venv
+test: data
 	$(BIN)/python -m pytest
 
 lab: venv
