@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test data lab docs readme export clean venv
+.PHONY: demo test data lab docs readme export clean venv sysdeps
 
 # PyTorch goes in first, pinned, so nothing pulls a multi-GB CUDA build; an existing torch (CUDA, MPS) is kept.
 $(STAMP): pyproject.toml
@@ -28,7 +28,12 @@ data: venv
 demo: data
 	@echo; echo "Built:"; $(BIN)/python -c "import json; [print(f\"  {e['id']:<24} {e['path']:<44} {e['rows']:>6} rows  {e['first_date']}..{e['last_date']}\") for e in json.load(open('data/manifest.json'))['files']]"
 
-test: data
+# System packages the tests use: Chromium (browser test). Installed with apt where it is missing and apt exists.
+sysdeps:
+	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
+	  (echo "installing chromium (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: data sysdeps
 	$(BIN)/python -m pytest
 
 lab: venv

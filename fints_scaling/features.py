@@ -16,9 +16,9 @@ from .sources import OHLCV, read_raw, validate_ohlcv
 from .resample import RESAMPLED, TIMESCALES, get_freq_string, resample_ohlcv, timescale_path, default_calendar
 
 # %% auto #0
-__all__ = ['FEATURES', 'A20', 'TIER_C', 'DATASET_C', 'completed_weeks', 'build_tier_a20', 'build_tier_c', 'drop_warmup',
-           'check_vix_coverage', 'build_dataset_a20', 'build_dataset_c', 'check_features_causal', 'dataset_path',
-           'build_datasets', 'datasets_cli']
+__all__ = ['FEATURES', 'A20', 'TIER_C', 'DATASET_C', 'build_tier_a20', 'build_tier_c', 'drop_warmup', 'check_vix_coverage',
+           'build_dataset_a20', 'build_dataset_c', 'check_features_causal', 'dataset_path', 'build_datasets',
+           'datasets_cli']
 
 # %% ../nbs/foundations/02_features.ipynb #e7b48cf6
 FEATURES = {  # name: (category, description)
@@ -59,12 +59,6 @@ DATASET_C = ["Date", *OHLCV, *A20, *TIER_C]
 def _arrays(bars: pd.DataFrame):
     return (bars[c].to_numpy(dtype="float64") for c in OHLCV)
 
-def completed_weeks(daily: pd.DataFrame) -> pd.DataFrame:
-    "Weekly (W-FRI) bars of `daily`, without a last week that may still be running."
-    weekly = resample_ohlcv(daily, get_freq_string("weekly"))
-    if len(weekly) and weekly["Date"].iloc[-1].day_of_week != 4: weekly = weekly.iloc[:-1]
-    return weekly.reset_index(drop=True)
-
 def _weekly_features(dates: pd.Series, weekly: pd.DataFrame) -> pd.DataFrame:
     c = weekly["Close"].to_numpy(dtype="float64")
     w = pd.DataFrame({"Date": weekly["Date"].to_numpy(), "rsi_weekly": talib.RSI(c, 14),
@@ -89,7 +83,7 @@ def build_tier_a20(bars: pd.DataFrame, daily: pd.DataFrame | None = None) -> pd.
         "atr_14": talib.ATR(h, l, c, 14), "bb_percent_b": pct_b,
     }
     out = pd.DataFrame({"Date": bars["Date"].to_numpy(), **f})
-    wk = _weekly_features(bars["Date"], completed_weeks(bars if daily is None else daily))
+    wk = _weekly_features(bars["Date"], resample_ohlcv(bars if daily is None else daily, get_freq_string("weekly")))
     out[["rsi_weekly", "stochrsi_weekly"]] = wk[["rsi_weekly", "stochrsi_weekly"]].to_numpy()
     return out[["Date", *A20]]
 

@@ -42,7 +42,10 @@ def bar_end_dates(calendar, freq: str) -> pd.Series:
     if freq.startswith("W-"):
         try: weeks = cal.to_period(freq)
         except ValueError as e: raise ValueError(f"unknown weekly frequency {freq!r} ({e})") from e
-        return pd.Series(cal, index=cal).groupby(np.asarray(weeks)).transform("max")
+        ends = pd.Series(cal, index=cal).groupby(np.asarray(weeks)).transform("max")
+        if len(cal) and cal[-1].day_name()[:3].upper() != freq[2:].upper():   # the last week has not ended yet
+            ends = ends.where(ends != cal[-1])
+        return ends
     raise ValueError(f"unsupported frequency {freq!r}; expected 'nD' (n trading days) or 'W-XXX' (weeks)")
 
 # %% ../nbs/00_resample.ipynb #95cf0513

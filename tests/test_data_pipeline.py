@@ -14,8 +14,9 @@ def run(*args, root):
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("proj")
     assert run("fints-data", "build", root=root).returncode == 0
-    r = run("fints-resample", "--all", root=root)
-    assert r.returncode == 0, r.stderr
+    for cmd in (("fints-resample", "--all"), ("fints-datasets",)):
+        r = run(*cmd, root=root)
+        assert r.returncode == 0, r.stderr
     return root
 
 def test_make_data_builds_every_ticker_at_every_timescale(built):
@@ -29,6 +30,24 @@ def test_make_data_builds_every_ticker_at_every_timescale(built):
         bars = pd.read_parquet(timescale_path("SP500", "OHLCV", ts, paths))
         check_no_lookahead(daily, bars)
         assert pd.api.types.is_datetime64_any_dtype(bars.Date)
+
+def test_datasets_at_every_timescale(built):
+    from fints_scaling.features import DATASET_C, dataset_path
+    paths = DataPaths(built)
+    for t in ("SP500", "NASDAQ"):
+        for ts in TIMESCALES:
+            dc = pd.read_parquet(dataset_path(t, "dataset_c", ts, paths))
+            a20 = pd.read_parquet(dataset_path(t, "dataset_a20", ts, paths))
+            assert list(dc.columns) == DATASET_C and dc.notna().all().all()
+            assert a20.shape[1] == 26 and a20.Date.dt.year.max() == 2018
+            assert dc.Date.min() >= pd.Timestamp("2014-01-03") and dc.Date.is_monotonic_increasing   # the VIX's years
+
+def test_data_dictionary_covers_every_parquet(built):
+    r = run("fints-data-dictionary", "--force", root=built)
+    assert r.returncode == 0, r.stderr
+    md = (built/"docs/data_dictionary.md").read_text()
+    files = sorted((built/"data").rglob("*.parquet"))
+    assert len(files) == 50 and all(f"### {f.name}" in md for f in files)
 
 def test_vix_bars_share_the_market_calendar(built):
     p = DataPaths(built).processed

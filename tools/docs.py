@@ -1,41 +1,43 @@
 """The docs site and README from the notebooks, with nbdev's own processing.
 
-    python tools/docs.py site     # _docs/: Quarto where it is on PATH, else nbconvert HTML
-    python tools/docs.py readme   # README.md from nbs/index.ipynb
+    python tools/docs.py site [--only GLOB] [--out DIR]  # _docs/: Quarto where it is on PATH, else nbconvert HTML
+    python tools/docs.py readme                          # README.md from nbs/index.ipynb
 
-Both process the notebooks with nbdev (`proc_nbs` into `_proc/`: directives, `show_doc`, frontmatter) and
-execute the processed copies, so pages such as the data dictionary show what the code computes today.
+Both execute a copy of the notebooks (`_exec/`) with nbdev's runner, so pages such as the data dictionary show
+what the code computes today, then process it with nbdev (`proc_nbs` into `_proc/`: directives, `show_doc`, frontmatter).
 Quarto renders them where it is installed (as `nbdev-docs` does); without Quarto, nbconvert renders the
 same processed, executed notebooks to HTML (site) or GitHub markdown (README), and says so.
 """
 import os, re, shutil, sys
 import yaml
-from pathlib import Path
 import nbformat
-from nbclient import NotebookClient
+from pathlib import Path
 from nbconvert import HTMLExporter, MarkdownExporter
 from nbdev.config import get_config
 from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
 from nbdev.serve import proc_nbs
+from nbdev.test import test_nb
 
 def _processed(file_glob=""):
-    "nbdev-process the notebooks into _proc/ and execute each processed copy in its folder."
+    "Execute a copy of the notebooks with nbdev's runner (outputs saved), then nbdev-process it into _proc/."
     cfg = get_config()
     os.chdir(cfg.config_path)
     refresh_quarto_yml()
     nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
-    cache = proc_nbs(cfg.nbs_path, n_workers=0, file_glob=file_glob)
-    nbs = sorted(p for p in cache.rglob("*.ipynb") if not any(part.startswith((".", "_")) for part in p.relative_to(cache).parts))
-    for nb_path in nbs:
-        print(f"executing {nb_path.relative_to(cache)}", flush=True)
-        nb = nbformat.read(nb_path, as_version=4)
-        NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(nb_path.parent)}}).execute()
-        nbformat.write(nb, nb_path)
-    return cfg, cache, nbs
+    executed = cfg.config_path/"_exec"
+    shutil.rmtree(executed, ignore_errors=True)
+    shutil.copytree(cfg.nbs_path, executed, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    nbs = sorted(p for p in executed.rglob(file_glob or "*.ipynb") if not p.name.startswith(("_", ".")))
+    for nb in nbs:
+        print(f"executing {nb.relative_to(executed)}", flush=True)
+        ok, secs = test_nb(nb, skip_flags=cfg.tst_flags.split(), save=True)
+        if not ok: raise RuntimeError(f"{nb.relative_to(executed)} failed to execute (traceback above)")
+    cache = proc_nbs(executed, n_workers=0, file_glob=file_glob)
+    return cfg, cache, [cache/nb.relative_to(executed) for nb in nbs]
 
-def site():
-    cfg, cache, nbs = _processed()
-    out = cfg.doc_path
+def site(only="", out=None):
+    cfg, cache, nbs = _processed(only)
+    out = Path(out).resolve() if out else cfg.doc_path
     if shutil.which("quarto"):
         from nbdev.quarto_render import render_quarto
         render_quarto(cache, cache/out.name, n_workers=0)
@@ -50,7 +52,9 @@ def site():
     pages = []
     for nb_path in nbs:
         rel = nb_path.relative_to(cache).with_suffix(".html")
-        html, _ = exporter.from_filename(str(nb_path))
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells: cell.metadata.pop("execution", None)   # nbdev's runner times cells in a non-schema field
+        html, _ = exporter.from_notebook_node(nb)
         (out/rel).parent.mkdir(parents=True, exist_ok=True)
         (out/rel).write_text(html)
         pages.append(rel)
@@ -75,4 +79,10 @@ def readme():
     print("Quarto is not on PATH: wrote README.md with nbconvert's markdown exporter")
 
 if __name__ == "__main__":
-    {"site": site, "readme": readme}[sys.argv[1] if len(sys.argv) > 1 else "site"]()
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["site", "readme"], nargs="?", default="site")
+    ap.add_argument("--only", default="", help="site: only notebooks matching this glob, e.g. 02_data_dictionary.ipynb")
+    ap.add_argument("--out", help="site: output folder (default: doc_path, _docs/)")
+    args = ap.parse_args()
+    site(args.only, args.out) if args.what == "site" else readme()
