@@ -10,7 +10,7 @@ import argparse, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
-from .storage import DataPaths, Manifest, ManifestError, file_md5, project_root
+from .storage import DataPaths, Manifest, ManifestError, atomic_path, file_md5
 from .sources import OHLCV
 from .features import FEATURES, A20, TIER_C
 
@@ -117,7 +117,6 @@ def generate_data_dictionary(output_path="docs/data_dictionary.md", paths: DataP
     out = Path(output_path) if Path(output_path).is_absolute() else paths.root/output_path
     newest = max([f.stat().st_mtime for f in data_files(paths)] + [paths.manifest.stat().st_mtime if paths.manifest.exists() else 0])
     if out.exists() and out.stat().st_mtime > newest and not force: return out
-    from fints_scaling.storage import atomic_path
     with atomic_path(out) as tmp: tmp.write_text(data_dictionary_markdown(paths))
     return out
 
