@@ -28,10 +28,13 @@ data: venv
 demo: data
 	@echo; echo "Built:"; $(BIN)/python -c "import json; [print(f\"  {e['id']:<24} {e['path']:<44} {e['rows']:>6} rows  {e['first_date']}..{e['last_date']}\") for e in json.load(open('data/manifest.json'))['files']]"
 
-# System packages the tests use: Chromium (browser test). Installed with apt where it is missing and apt exists.
+# System packages the tests use: Chromium (browser test) and PostgreSQL (distributed HPO test).
+# Installed with apt where they are missing and apt exists.
 sysdeps:
 	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
 	  (echo "installing chromium (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || ! command -v apt-get >/dev/null || \
+	  (echo "installing postgresql (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 test: data sysdeps
 	$(BIN)/python -m pytest
