@@ -89,11 +89,13 @@ def create_study(experiment_name: str, budget: str, storage: str | RDBStorage | 
 # %% ../nbs/03_hpo.ipynb #9f7dfe8f
 def create_objective(config_path, budget: str, search_space: dict, task: str | None = None, horizon: int | None = None,
                      timescale: str | None = None, device: str = "auto", fixed: dict | None = None, wandb_mode: str | None = None,
-                     mlflow: bool = True, mlflow_uri: str | None = None, progress: bool = False, root: Path | None = None):
+                     mlflow: bool = True, mlflow_uri: str | None = None, progress: bool = False, experiment: str | None = None,
+                     root: Path | None = None):
     "Objective(trial) -> best val loss of a model trained with the trial's hyperparameters on the HPO subset."
     root = Path(root or project_root())
     cfg = config_path if isinstance(config_path, ExperimentConfig) else load_experiment_config(config_path, root, check_data=False)
     cfg = cfg.with_overrides(task=task, horizon=horizon, timescale=timescale)
+    if experiment: cfg = replace(cfg, name=experiment)
     space = search_space.get("search_space", search_space)
     dev = choose_device(device)
     data = prepare_experiment(cfg, dev, root)
@@ -176,13 +178,15 @@ def run_hpo(config_path, budget: str, n_trials: int = 50, timeout_hours: float =
             storage: str | None = None, task: str | None = None, horizon: int | None = None, timescale: str | None = None,
             overrides: dict | None = None, fixed: dict | None = None, device: str = "auto", wandb_mode: str | None = None,
             mlflow: bool = True, mlflow_uri: str | None = None, guard: ThermalGuard | None = None, fresh: bool = False,
-            heartbeat_interval: int = 30, grace_period: int = 120, progress: bool = True, root: Path | None = None) -> dict:
+            heartbeat_interval: int = 30, grace_period: int = 120, progress: bool = True, experiment: str | None = None,
+            root: Path | None = None) -> dict:
     "Tune `budget` on an experiment; returns the best-params record (also written to outputs/hpo/{experiment}/{budget}_best.json)."
     root = Path(root or project_root())
     sp_path = Path(search_space_path)
     sp = load_search_space(sp_path if sp_path.is_absolute() or sp_path.exists() else root/sp_path)
     space = {**sp["search_space"], **(overrides or {})}
-    objective = create_objective(config_path, budget, space, task, horizon, timescale, device, fixed, wandb_mode, mlflow, mlflow_uri, root=root)
+    objective = create_objective(config_path, budget, space, task, horizon, timescale, device, fixed, wandb_mode, mlflow, mlflow_uri,
+                                 experiment=experiment, root=root)
     cfg = objective.config
     rdb = make_storage(storage, heartbeat_interval, grace_period, root)
     if fresh:
@@ -244,6 +248,7 @@ def hpo_cli(argv=None) -> int:
     ap.add_argument("--task"); ap.add_argument("--horizon", type=int); ap.add_argument("--timescale")
     ap.add_argument("--max-epochs", type=int, help="cap the epochs range of the search space (smoke runs)")
     ap.add_argument("--fresh", action="store_true", help="delete the study first")
+    ap.add_argument("--experiment", help="experiment name for the study and outputs (default: the config's)")
     a = ap.parse_args(argv)
     root = a.root and Path(a.root)
     try:
@@ -252,7 +257,7 @@ def hpo_cli(argv=None) -> int:
         overrides = {"epochs": {**ep, "low": min(ep["low"], a.max_epochs), "high": a.max_epochs, "step": 1}} if a.max_epochs and ep else None
         best = run_hpo(a.config, a.budget, a.n_trials or sp.get("n_trials", 50), a.timeout if a.timeout is not None else sp.get("timeout_hours", 4.0),
                        a.search_space, a.storage, a.task, a.horizon, a.timescale, overrides, None, a.device, a.wandb_mode, not a.no_mlflow,
-                       a.mlflow_uri, ThermalGuard(), a.fresh, a.heartbeat, a.grace, root=root)
+                       a.mlflow_uri, ThermalGuard(), a.fresh, a.heartbeat, a.grace, experiment=a.experiment, root=root)
     except (ValueError, FileNotFoundError, ThermalStop) as e: print(f"fints-hpo: {e}", file=sys.stderr); return 2
     print(f"{best['study_name']}: best val loss {best['best_value']:.4f} after {best['n_trials_completed']} completed, "
           f"{best['n_trials_pruned']} pruned; {best['best_params']}")

@@ -262,11 +262,12 @@ def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", tas
                  timescale: str | None = None, hyperparameters: dict | Hyperparameters | None = None, hpo_best: str | Path | None = None,
                  train_fraction: float = 1.0, device: str = "auto", amp: bool = True, fresh: bool = False, wandb_mode: str | None = None,
                  mlflow: bool = True, mlflow_uri: str | None = None, guard: ThermalGuard | None = None, callbacks=(), progress: bool = True,
-                 root: Path | None = None) -> dict:
-    "Train `budget` on an experiment; write and return its results record."
+                 experiment: str | None = None, root: Path | None = None) -> dict:
+    "Train `budget` on an experiment (named `experiment`, else after the config); write and return its results record."
     t_start, root = time.perf_counter(), Path(root or project_root())
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment_config(config, root, check_data=False)
     cfg = cfg.with_overrides(task=task, horizon=horizon, timescale=timescale)
+    if experiment: cfg = replace(cfg, name=experiment)
     hpo_doc = None
     if hpo_best is not None: hp, hpo_doc = load_hyperparameters(hpo_best)
     else: hp = hyperparameters if isinstance(hyperparameters, Hyperparameters) else Hyperparameters.from_dict(hyperparameters)
@@ -326,13 +327,15 @@ def train_cli(argv=None) -> int:
     ap.add_argument("--no-amp", action="store_true"); ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--wandb-mode", choices=["offline", "online", "disabled"]); ap.add_argument("--no-mlflow", action="store_true")
     ap.add_argument("--mlflow-uri"); ap.add_argument("--root", help="project root for data and outputs")
+    ap.add_argument("--experiment", help="experiment name for outputs (default: the config's)")
     a = ap.parse_args(argv)
     hp = {f.name: getattr(a, f.name) for f in fields(Hyperparameters) if getattr(a, f.name) is not None}
     if "pos_weight" in hp and hp["pos_weight"] != "auto": hp["pos_weight"] = float(hp["pos_weight"])
     config = a.config or experiment_config_path(a.task or "threshold_1pct", a.root and Path(a.root))
     try:
         r = run_training(config, a.budget, a.task, a.horizon, a.timescale, hp or None, a.hpo_best, a.train_fraction, a.device, not a.no_amp,
-                         a.fresh, a.wandb_mode, not a.no_mlflow, a.mlflow_uri, guard=ThermalGuard(), root=a.root and Path(a.root))
+                         a.fresh, a.wandb_mode, not a.no_mlflow, a.mlflow_uri, guard=ThermalGuard(), experiment=a.experiment,
+                         root=a.root and Path(a.root))
     except (ValueError, FileNotFoundError, ManifestError, ThermalStop) as e:
         print(f"fints-train: {e}", file=sys.stderr); return 2
     t = r["metrics"]["test"]
