@@ -25,8 +25,9 @@ data: venv
 	$(BIN)/fints-datasets
 	$(BIN)/fints-data verify
 
+# The main job: a CPU scaling sweep (10K..1M parameters, HPO per budget), fits, plots and outputs/results/summary_report.md.
 demo: data
-	@echo; echo "Built:"; $(BIN)/python -c "import json; [print(f\"  {e['id']:<24} {e['path']:<44} {e['rows']:>6} rows  {e['first_date']}..{e['last_date']}\") for e in json.load(open('data/manifest.json'))['files']]"
+	$(BIN)/fints-demo
 
 # System packages the tests use: Chromium (browser test) and PostgreSQL (distributed HPO test).
 # Installed with apt where they are missing and apt exists.

@@ -26,7 +26,7 @@ __all__ = ['PHASES', 'PHASE_TASKS', 'HPO_TASKS', 'BORROWED', 'LOG_PARAMS', 'NOTE
            'experiments_cli']
 
 # %% ../nbs/foundations/09_experiments.ipynb #796306f6
-PHASES = ("phase6a", "phase6b", "phase6c")
+PHASES = ("phase6a", "phase6b", "phase6c", "demo")
 PHASE_TASKS = ("threshold_1pct", "threshold_2pct", "threshold_3pct", "threshold_5pct")
 HPO_TASKS = ("threshold_1pct", "threshold_3pct", "threshold_5pct")
 BORROWED = {"threshold_2pct": ("threshold_1pct", "threshold_3pct")}

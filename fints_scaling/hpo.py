@@ -70,9 +70,14 @@ def default_storage(root: Path | None = None) -> str:
     return f"sqlite:///{p}"
 
 def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace_period: int = 120, root: Path | None = None) -> RDBStorage:
-    "An RDB storage with heartbeat and retry of failed trials (up to 2 retries)."
-    return RDBStorage(storage or default_storage(root), heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                      failed_trial_callback=RetryFailedTrialCallback(max_retry=2))
+    "An RDB storage with heartbeat and retry of failed trials (up to 2 retries); retried while workers race to create the schema."
+    from sqlalchemy.exc import SQLAlchemyError
+    for attempt in range(5):
+        try: return RDBStorage(storage or default_storage(root), heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                               failed_trial_callback=RetryFailedTrialCallback(max_retry=2))
+        except SQLAlchemyError:                   # two workers on an empty database both create Optuna's tables: one loses, then finds them
+            if attempt == 4: raise
+            time.sleep(1 + attempt)
 
 def make_pruner(pruning: dict | None) -> optuna.pruners.BasePruner:
     "Median pruning on per-epoch val loss once `min_trials` trials completed and a trial ran `patience` epochs; none when disabled."
