@@ -70,7 +70,9 @@ def readme():
         from nbdev.quarto import nbdev_readme
         nbdev_readme.__wrapped__()
         return
-    body, _ = MarkdownExporter().from_filename(str(cache/cfg.readme_nb))
+    nb = nbformat.read(cache/cfg.readme_nb, as_version=4)
+    for cell in nb.cells: cell.metadata.pop("execution", None)       # nbdev's runner times cells in a non-schema field
+    body, _ = MarkdownExporter().from_notebook_node(nb)
     if body.startswith("---"):  # nbdev's front matter: title and description, as Quarto would show them
         front, body = body[3:].split("\n---", 1)
         meta = yaml.safe_load(front)
