@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/aggregate.html.md"""
 
 # %% ../nbs/06_aggregate.ipynb #f46511d9
 from __future__ import annotations
-import json, warnings
+import json, os, warnings
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
@@ -128,10 +128,7 @@ def generate_experiment_summary_report(output_path="outputs/results/summary_repo
         for r in runs.itertuples():
             lines.append(f"| {r.budget} | {r.params:,} | {r.val_loss:.4f} | {r.test_loss:.4f} | {r.test_auc:.3f} [{r.test_auc_lo:.3f}, {r.test_auc_hi:.3f}] | "
                          f"{r.logistic_test_auc:.3f} | {r.epochs} ({r.best_epoch}) |")
-        rel = Path(rep["figure"])
-        try: rel = rel.relative_to(p.parent, walk_up=True)
-        except (ValueError, TypeError): pass
-        lines += ["", f"![{e} scaling]({rel})", ""]
+        lines += ["", f"![{e} scaling]({os.path.relpath(rep['figure'], p.parent)})", ""]
     if len(hp):
         lines += ["## HPO", "", "| experiment | budget | learning rate | epochs | weight decay | warmup | dropout | best val loss | trials | borrowed |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]

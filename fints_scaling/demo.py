@@ -22,7 +22,7 @@ __all__ = ['DEMO_BUDGETS', 'run_demo', 'demo_cli']
 # %% ../nbs/07_demo.ipynb #45c28d44
 DEMO_BUDGETS = ("10K", "30K", "100K", "300K", "1M")
 
-def run_demo(budgets=DEMO_BUDGETS, task: str = "threshold_1pct", horizon: int = 1, n_trials: int = 4, max_epochs: int = 20,
+def run_demo(budgets=DEMO_BUDGETS, task: str = "threshold_1pct", horizon: int = 1, n_trials: int = 6, max_epochs: int = 20,
              fractions=(0.25, 0.5), fraction_budgets=("30K", "300K"), n_boot: int = 200, wandb_mode: str | None = "disabled",
              device: str = "auto", root: Path | None = None) -> dict:
     "Run the demo sweep and write the reports; returns the paths of what it wrote."
@@ -45,7 +45,7 @@ def demo_cli(argv=None) -> int:
     "Command line of the demo sweep."
     ap = argparse.ArgumentParser(prog="fints-demo", description="A small scaling sweep on the embedded data, with HPO, fits and the report.")
     ap.add_argument("--budgets", nargs="+", default=list(DEMO_BUDGETS)); ap.add_argument("--task", default="threshold_1pct")
-    ap.add_argument("--horizon", type=int, default=1); ap.add_argument("--n-trials", type=int, default=4)
+    ap.add_argument("--horizon", type=int, default=1); ap.add_argument("--n-trials", type=int, default=6)
     ap.add_argument("--max-epochs", type=int, default=20); ap.add_argument("--fractions", nargs="*", type=float, default=[0.25, 0.5])
     ap.add_argument("--fraction-budgets", nargs="*", default=["30K", "300K"]); ap.add_argument("--n-boot", type=int, default=200)
     ap.add_argument("--wandb-mode", default="disabled", choices=["offline", "online", "disabled"]); ap.add_argument("--device", default="auto")

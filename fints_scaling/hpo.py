@@ -74,7 +74,7 @@ def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace
     from sqlalchemy.exc import SQLAlchemyError
     for attempt in range(5):
         try: return RDBStorage(storage or default_storage(root), heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                               failed_trial_callback=RetryFailedTrialCallback(max_retry=2))
+                               heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=2))
         except SQLAlchemyError:                   # two workers on an empty database both create Optuna's tables: one loses, then finds them
             if attempt == 4: raise
             time.sleep(1 + attempt)

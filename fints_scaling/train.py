@@ -120,7 +120,7 @@ class Trainer:
             pw = float((1 - y).sum() / y.sum().clamp(min=1))
         self.pos_weight = None if pw is None else torch.tensor(float(pw), device=self.device)
         self.history, self.epoch, self.best_val, self.best_epoch, self.bad_epochs = [], 0, float("inf"), 0, 0
-        self.stop_reason, self.resumed_from = None, None
+        self.stop_reason, self.resumed_from, self._best_state = None, None, None
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
@@ -204,7 +204,7 @@ class Trainer:
         "Load the weights of the best epoch."
         best = self.ckpt/"best.pt" if self.ckpt else None
         if best and best.exists(): self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True))
-        elif getattr(self, "_best_state", None) is not None: self.model.load_state_dict(self._best_state)
+        elif self._best_state is not None: self.model.load_state_dict(self._best_state)
 
 # %% ../nbs/04_train.ipynb #8ff2939f
 @dataclass
@@ -292,9 +292,7 @@ def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", tas
                       wandb_mode=wandb_mode, mlflow=mlflow, mlflow_uri=mlflow_uri, root=root, tags={"budget": budget, "task": cfg.task, "kind": "train"})
     with tracker:
         trainer = Trainer(model, data.windows, hp, cfg.seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, amp, progress)
-        try: record = trainer.fit()
-        except ThermalStop as e:
-            log.error("%s", e); raise
+        record = trainer.fit()
         metrics = {"train": trainer.evaluate(train_idx), "val": trainer.evaluate(data.windows.val), "test": trainer.evaluate(data.windows.test)}
         metrics["test"]["auc_ci95"] = bootstrap_auc(*trainer.predict(data.windows.test), seed=cfg.seed)
         baselines = baseline_metrics(data.windows, train_idx, cfg.seed)
@@ -304,7 +302,7 @@ def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", tas
         hyperparameters=asdict(hp), hpo_best=str(hpo_best) if hpo_best else None, borrowed_from=(hpo_doc or {}).get("borrowed_from"),
         task=cfg.task, horizon=cfg.horizon, timescale=cfg.timescale, train_fraction=train_fraction,
         samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
-        metrics=metrics, baselines=baselines, **{k: v for k, v in record.items()},
+        metrics=metrics, baselines=baselines, **record,
         device=str(dev), amp_dtype=str(trainer.amp).replace("torch.", "") if trainer.amp else "float32",
         thermal=(guard.events if guard else []), seconds=round(time.perf_counter() - t_start, 2), seed=cfg.seed,
         config=asdict(cfg), split=data.splits.settings, data_file=str(data.data_file), data_md5=data.data_md5,
