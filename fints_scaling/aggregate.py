@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .scaling import fit_power_law, generate_scaling_report, interpret_alpha, load_experiment_results, read_json_files
+from .model import parse_budget
 from .storage import atomic_path, project_root
 
 # %% auto #0
@@ -39,7 +40,8 @@ def aggregate_hpo_results(experiment_name: str | None = None, hpo_dir=None) -> p
                      **{k: bp.get(k) for k in ("learning_rate", "epochs", "weight_decay", "warmup_steps", "dropout")},
                      "best_value": j.get("best_value"), "n_trials": j.get("n_trials_completed"), "n_trials_pruned": j.get("n_trials_pruned"),
                      "borrowed_from": bool(j.get("borrowed_from")), "timestamp": j.get("timestamp")})
-    return pd.DataFrame(rows, columns=HPO_COLUMNS)
+    df = pd.DataFrame(rows, columns=HPO_COLUMNS)
+    return df.iloc[sorted(range(len(df)), key=lambda i: (df.experiment[i], parse_budget(df.budget[i])))].reset_index(drop=True)
 
 def aggregate_training_results(results_dir=None) -> pd.DataFrame:
     "One row per results JSON under `results_dir` (full-data runs)."

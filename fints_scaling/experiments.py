@@ -117,46 +117,48 @@ def _write_script(text: str, path: Path, phase_dir: Path, section: str) -> Path:
     with open(readme, "a") as f: f.write(head + section)
     return path
 
+def _generate(kind: str, body: str, note: str, experiment, phase, budget, task, horizon, timescale, data_path, feature_columns,
+              context_length, val_ratio, test_ratio, hpo_train_fraction, base, root) -> Path:
+    "Check the inputs, write experiments/{phase}/{kind}_{budget}_{task}.py (header + `body`), compile it, add its README section."
+    root = Path(root or project_root()); _check_inputs(data_path, budget, root)
+    cfg = _experiment_config(experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base)
+    ExperimentConfig(**cfg)
+    d = root/"experiments"/phase; d.mkdir(parents=True, exist_ok=True)
+    path, when = d/f"{kind}_{budget}_{task}.py", datetime.now(timezone.utc).isoformat(timespec="seconds")
+    text = _HEADER.format(kind={"hpo": "HPO", "train": "Training"}[kind], name=f"{phase}_{budget}_{task}", when=when, path=path.relative_to(root), config=cfg,
+                          features=list(feature_columns)) + body
+    section = (f"\n## {path.name}\n\n- generated: {when}\n- scripts: `{path.name}` ({note})\n"
+               f"- data: `{data_path}` ({len(feature_columns)} features)\n- horizon: {horizon}\n- timescale: {timescale}\n")
+    return _write_script(text, path, d, section)
+
 def generate_hpo_script(experiment: str, phase: str, budget: str, task: str, horizon: int, timescale: str, data_path, feature_columns: list,
                         n_trials: int = 50, timeout_hours: float = 4.0, context_length: int = 60, val_ratio: float = 0.15,
                         test_ratio: float = 0.15, hpo_train_fraction: float = 0.3, search_space_path: str = "configs/hpo/default_search.yaml",
                         base: ExperimentConfig | None = None, root: Path | None = None) -> Path:
     "Write and compile experiments/{phase}/hpo_{budget}_{task}.py; append its section to the phase README."
-    root = Path(root or project_root()); data = _check_inputs(data_path, budget, root)
-    cfg = _experiment_config(experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base)
-    ExperimentConfig(**cfg)
-    d = root/"experiments"/phase; d.mkdir(parents=True, exist_ok=True)
-    path, when = d/f"hpo_{budget}_{task}.py", datetime.now(timezone.utc).isoformat(timespec="seconds")
-    text = _HEADER.format(kind="HPO", name=f"{phase}_{budget}_{task}", when=when, path=path.relative_to(root), config=cfg, features=list(feature_columns)) + f'''
+    body = f'''
 from fints_scaling.hpo import run_hpo
 best = run_hpo(config, budget={budget!r}, n_trials={n_trials!r}, timeout_hours={timeout_hours!r}, search_space_path={search_space_path!r})
 print(best["study_name"], best["best_value"], best["best_params"])
 '''
-    section = (f"\n## hpo_{budget}_{task}.py\n\n- generated: {when}\n- scripts: `hpo_{budget}_{task}.py` (HPO, {n_trials} trials, {timeout_hours} h)\n"
-               f"- data: `{data_path}` ({len(feature_columns)} features)\n- horizon: {horizon}\n- timescale: {timescale}\n")
-    return _write_script(text, path, d, section)
+    return _generate("hpo", body, f"HPO, {n_trials} trials, {timeout_hours} h", experiment, phase, budget, task, horizon, timescale, data_path,
+                     feature_columns, context_length, val_ratio, test_ratio, hpo_train_fraction, base, root)
 
 def generate_training_script(experiment: str, phase: str, budget: str, task: str, horizon: int, timescale: str, data_path, feature_columns: list,
                              hyperparameters: dict | None = None, borrowed_from=None, context_length: int = 60, val_ratio: float = 0.15,
                              test_ratio: float = 0.15, hpo_train_fraction: float = 0.3, base: ExperimentConfig | None = None,
                              root: Path | None = None) -> Path:
     "Write and compile experiments/{phase}/train_{budget}_{task}.py; append its section to the phase README."
-    root = Path(root or project_root()); _check_inputs(data_path, budget, root)
-    cfg = _experiment_config(experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base)
-    ExperimentConfig(**cfg)
-    d = root/"experiments"/phase; d.mkdir(parents=True, exist_ok=True)
-    path, when = d/f"train_{budget}_{task}.py", datetime.now(timezone.utc).isoformat(timespec="seconds")
-    text = _HEADER.format(kind="Training", name=f"{phase}_{budget}_{task}", when=when, path=path.relative_to(root), config=cfg, features=list(feature_columns)) + f'''
+    body = f'''
 from fints_scaling.train import run_training
 HYPERPARAMETERS = {dict(hyperparameters or {})!r}
-BORROWED_FROM = {borrowed_from!r}
+BORROWED_FROM = {borrowed_from!r}   # where HYPERPARAMETERS were interpolated from, if they were
 results = run_training(config, budget={budget!r}, hyperparameters=HYPERPARAMETERS)
 print(results["experiment"], results["budget"], results["metrics"]["test"])
 '''
-    section = (f"\n## train_{budget}_{task}.py\n\n- generated: {when}\n- scripts: `train_{budget}_{task}.py` (training"
-               f"{', parameters borrowed from ' + ', '.join(map(str, borrowed_from)) if borrowed_from else ''})\n"
-               f"- data: `{data_path}` ({len(feature_columns)} features)\n- horizon: {horizon}\n- timescale: {timescale}\n")
-    return _write_script(text, path, d, section)
+    note = "training" + (", parameters borrowed from " + ", ".join(map(str, borrowed_from)) if borrowed_from else "")
+    return _generate("train", body, note, experiment, phase, budget, task, horizon, timescale, data_path, feature_columns,
+                     context_length, val_ratio, test_ratio, hpo_train_fraction, base, root)
 
 # %% ../nbs/foundations/09_experiments.ipynb #484b8a31
 NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1]/"nbs"     # the notebooks this package was exported from
