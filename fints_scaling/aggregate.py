@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .scaling import fit_power_law, generate_scaling_report, interpret_alpha, load_experiment_results, read_json_files
+from .scaling import RESULT_COLUMNS, fit_power_law, generate_scaling_report, load_experiment_results, read_json_files
 from .model import parse_budget
 from .storage import atomic_path, project_root
 
@@ -44,18 +44,12 @@ def aggregate_hpo_results(experiment_name: str | None = None, hpo_dir=None) -> p
     return df.iloc[sorted(range(len(df)), key=lambda i: (df.experiment[i], parse_budget(df.budget[i])))].reset_index(drop=True)
 
 def aggregate_training_results(results_dir=None) -> pd.DataFrame:
-    "One row per results JSON under `results_dir` (full-data runs)."
+    "One row per full-data results JSON under `results_dir`, every experiment."
     d = _outputs("results", results_dir)
-    rows = []
-    for p, r in read_json_files(d.glob("*/*.json"), "results JSON"):
-        try:
-            if r.get("train_fraction", 1.0) != 1.0: continue
-            t = r["metrics"]["test"]
-            rows.append(dict(experiment=r["experiment"], budget=r["budget"], params=r["params"], train_loss=r["metrics"]["train"]["loss"],
-                             val_loss=r["metrics"]["val"]["loss"], test_loss=t["loss"], accuracy=t["accuracy"], precision=t["precision"],
-                             recall=t["recall"], f1=t["f1"], test_auc=t["auc"], training_time=r["seconds"], timestamp=r["timestamp"]))
-        except (KeyError, TypeError) as e: warnings.warn(f"{p}: skipped, missing field {e}")
-    return pd.DataFrame(rows, columns=TRAINING_COLUMNS).sort_values(["experiment", "params"]).reset_index(drop=True)
+    frames = [f for e in (sorted(x for x in d.iterdir() if x.is_dir()) if d.exists() else [])
+              if len(f := load_experiment_results(e.name, results_dir=d))]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
+    return df.rename(columns={"seconds": "training_time"})[TRAINING_COLUMNS].sort_values(["experiment", "params"]).reset_index(drop=True)
 
 # %% ../nbs/06_aggregate.ipynb #76c95ecd
 def summarize_experiment(experiment_name: str, results_dir=None, hpo_dir=None) -> dict:

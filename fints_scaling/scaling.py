@@ -110,7 +110,7 @@ def saturating_curve(fit: dict, N) -> np.ndarray:
 # %% ../nbs/05_scaling.ipynb #aa26357b
 RESULT_COLUMNS = ["experiment", "budget", "params", "train_fraction", "n_train", "train_loss", "val_loss", "test_loss", "accuracy",
                   "test_auc", "test_auc_lo", "test_auc_hi", "majority_val_loss", "majority_test_loss", "logistic_val_loss",
-                  "logistic_test_loss", "logistic_test_auc", "best_epoch", "epochs", "seconds", "file"]
+                  "logistic_test_loss", "logistic_test_auc", "precision", "recall", "f1", "best_epoch", "epochs", "seconds", "timestamp", "file"]
 
 def result_row(r: dict, file: str = "") -> dict:
     "One flat row of a results JSON."
@@ -121,7 +121,8 @@ def result_row(r: dict, file: str = "") -> dict:
                 accuracy=m["test"]["accuracy"], test_auc=m["test"]["auc"], test_auc_lo=ci[0], test_auc_hi=ci[1],
                 majority_val_loss=b["majority"]["val"]["loss"], majority_test_loss=b["majority"]["test"]["loss"],
                 logistic_val_loss=b["logistic"]["val"]["loss"], logistic_test_loss=b["logistic"]["test"]["loss"],
-                logistic_test_auc=b["logistic"]["test"]["auc"], best_epoch=r["best_epoch"], epochs=r["epochs"], seconds=r["seconds"], file=file)
+                logistic_test_auc=b["logistic"]["test"]["auc"], precision=m["test"].get("precision", np.nan), recall=m["test"].get("recall", np.nan),
+                f1=m["test"].get("f1", np.nan), best_epoch=r["best_epoch"], epochs=r["epochs"], seconds=r["seconds"], timestamp=r.get("timestamp"), file=file)
 
 def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
     "Parsed JSON files; a file that cannot be read is skipped with a warning naming it."

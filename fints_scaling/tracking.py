@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/tracking.html.md
 
 # %% ../nbs/foundations/08_tracking.ipynb #40b63f0f
 from __future__ import annotations
-import logging, math, os
+import logging, math, os, time
 from pathlib import Path
 from .storage import project_root
 
@@ -56,26 +56,24 @@ class Tracker:
             items = [Param(k, str(v)[:6000]) for k, v in params.items()]
             for i in range(0, len(items), 100): c.log_batch(self.mlflow_run_id, params=items[i:i + 100])
 
+    def _mlflow_metrics(self, metrics: dict, step: int):
+        "Log the finite numbers of `metrics` to the MLflow run at `step`."
+        from mlflow.entities import Metric
+        ts = int(time.time() * 1000)
+        self.mlflow_client.log_batch(self.mlflow_run_id, metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items()
+                                                                 if isinstance(v, (int, float)) and math.isfinite(v)])
+
     def log_metrics(self, metrics: dict, step: int | None = None):
         "Log numeric `metrics` at `step` (non-finite values are skipped by MLflow, kept by W&B)."
         metrics = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
         if self.wandb_run: self.wandb_run.log(metrics, step=step)
-        if self.mlflow_client:
-            from mlflow.entities import Metric
-            import time
-            ts = int(time.time() * 1000)
-            self.mlflow_client.log_batch(self.mlflow_run_id, metrics=[Metric(k, v, ts, step or 0) for k, v in metrics.items() if math.isfinite(v)])
+        if self.mlflow_client: self._mlflow_metrics(metrics, step or 0)
 
     def log_summary(self, summary: dict):
-        "Final figures of the run (W&B summary; MLflow metrics at the last step)."
+        "Final figures of the run (W&B summary; MLflow metrics at step 0)."
         flat = {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float, str))}
         if self.wandb_run: self.wandb_run.summary.update(flat)
-        if self.mlflow_client:
-            from mlflow.entities import Metric
-            import time
-            ts = int(time.time() * 1000)
-            self.mlflow_client.log_batch(self.mlflow_run_id, metrics=[Metric(k, float(v), ts, 0) for k, v in flat.items()
-                                                                     if isinstance(v, (int, float)) and math.isfinite(v)])
+        if self.mlflow_client: self._mlflow_metrics(flat, 0)
 
     def finish(self, status: str = "FINISHED"):
         "Close the run: FINISHED, FAILED or KILLED."
