@@ -16,12 +16,15 @@ from .splits import MODES
 from .tasks import HORIZONS, parse_task
 from .windows import NORMS
 from .model import CHANNEL_MODES
+from .features import A20
 
 # %% auto #0
-__all__ = ['PACKAGES', 'ExperimentConfig', 'timescale_file', 'load_experiment_config', 'experiment_config_path',
+__all__ = ['EMBARGO_DAYS', 'PACKAGES', 'ExperimentConfig', 'timescale_file', 'load_experiment_config', 'experiment_config_path',
            'package_versions', 'git_commit']
 
 # %% ../nbs/foundations/06_config.ipynb #b6295994
+EMBARGO_DAYS = 200   # the longest look-back of any feature (sma_200): the default embargo
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     "One experiment: data, task, horizon, timescale, split and tracking settings."
@@ -35,7 +38,10 @@ class ExperimentConfig:
     fallback_data_path: str | None = None
     val_ratio: float = 0.15
     test_ratio: float = 0.15
-    split_mode: str = "scattered"
+    split_mode: str = "contiguous"
+    purge: int | None = None
+    embargo: int = EMBARGO_DAYS
+    model_seed: int = 0
     norm: str = "train"
     channel_mode: str = "mixing"
     label_price: str = "high"
@@ -54,6 +60,9 @@ class ExperimentConfig:
                   (self.label_price in ("high", "close"), f"unknown label_price {self.label_price!r}; expected 'high' or 'close'"),
                   (isinstance(self.context_length, int) and self.context_length >= 1, f"context_length must be a positive integer, got {self.context_length!r}"),
                   (isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}"),
+                  (isinstance(self.model_seed, int), f"model_seed must be an integer, got {self.model_seed!r}"),
+                  (self.purge is None or (isinstance(self.purge, int) and self.purge >= 0), f"purge must be null or an integer >= 0, got {self.purge!r}"),
+                  (isinstance(self.embargo, int) and self.embargo >= 0, f"embargo must be an integer >= 0, got {self.embargo!r}"),
                   (0 < self.hpo_train_fraction <= 1, f"hpo_train_fraction must lie in (0, 1], got {self.hpo_train_fraction!r}")]
         for ok, msg in checks:
             if not ok: raise ValueError(f"{where}: {msg}")
@@ -88,7 +97,8 @@ def load_experiment_config(path, root: Path | None = None, check_data: bool = Tr
     known = {f.name for f in fields(ExperimentConfig)} - {"name"}
     if unknown := sorted(set(doc) - known): raise ValueError(f"{path}: unknown field(s) {unknown}; expected {sorted(known)}")
     if missing := [k for k in ("data_path", "task", "horizon") if k not in doc]: raise ValueError(f"{path}: missing field(s) {missing}")
-    for k, typ in (("horizon", int), ("context_length", int), ("seed", int), ("val_ratio", (int, float)), ("test_ratio", (int, float))):
+    for k, typ in (("horizon", int), ("context_length", int), ("seed", int), ("model_seed", int), ("embargo", int),
+                   ("val_ratio", (int, float)), ("test_ratio", (int, float))):
         if k in doc and (not isinstance(doc[k], typ) or isinstance(doc[k], bool)):
             raise ValueError(f"{path}: field {k!r} must be {getattr(typ, '__name__', 'a number')}, got {doc[k]!r}")
     try: cfg = ExperimentConfig(name=path.stem, **doc)

@@ -27,8 +27,9 @@ from .train import Hyperparameters, Trainer, prepare_experiment, seed_everything
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'FINISHED', 'load_search_space', 'suggest', 'default_storage', 'make_storage', 'make_pruner', 'create_study',
-           'create_objective', 'hpo_best_path', 'save_best_params', 'optimize', 'run_hpo', 'run_worker', 'hpo_cli']
+__all__ = ['log', 'FINISHED', 'load_search_space', 'suggest', 'default_storage', 'make_storage', 'startup_trials', 'make_pruner',
+           'sampler_seed', 'make_sampler', 'create_study', 'create_objective', 'hpo_best_path', 'save_best_params',
+           'optimize', 'run_hpo', 'run_worker', 'hpo_cli']
 
 # %% ../nbs/03_hpo.ipynb #d7ee8913
 _TYPES = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high"), "categorical": ("choices",)}
@@ -79,10 +80,23 @@ def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace
             if attempt == 4: raise
             time.sleep(1 + attempt)
 
-def make_pruner(pruning: dict | None) -> optuna.pruners.BasePruner:
-    "Median pruning on per-epoch val loss once `min_trials` trials completed and a trial ran `patience` epochs; none when disabled."
+def startup_trials(n_trials: int) -> int:
+    "Random trials before TPE models the space (and completed trials before pruning): a quarter of the study, at least 2."
+    return max(2, n_trials // 4)
+
+def make_pruner(pruning: dict | None, n_trials: int | None = None) -> optuna.pruners.BasePruner:
+    "Median pruning on per-epoch val loss once `min_trials` trials (at most `startup_trials(n_trials)`) completed and a trial ran `patience` epochs."
     if not pruning or not pruning.get("enabled"): return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=pruning.get("min_trials", 10), n_warmup_steps=pruning.get("patience", 0))
+    startup = pruning.get("min_trials", 10) if n_trials is None else min(pruning.get("min_trials", 10), startup_trials(n_trials))
+    return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=pruning.get("patience", 0))
+
+def sampler_seed(seed: int, budget: str, worker: str) -> int:
+    "A TPE seed of its own for each config seed, budget and worker: reproducible, and different wherever one of the three differs."
+    return int(hashlib.sha256(f"{seed}:{budget}:{worker}".encode()).hexdigest()[:8], 16)
+
+def make_sampler(seed: int, n_trials: int) -> optuna.samplers.TPESampler:
+    "TPE with `seed` and a start-up phase scaled to the study's `n_trials`."
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(n_trials))
 
 def create_study(experiment_name: str, budget: str, storage: str | RDBStorage | None = None, direction: str = "minimize",
                  sampler: optuna.samplers.BaseSampler | None = None, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
@@ -109,7 +123,7 @@ def create_objective(config_path, budget: str, search_space: dict, task: str | N
     def objective(trial: optuna.Trial) -> float:
         hp = Hyperparameters.from_dict({**(fixed or {}), **suggest(trial, space)})
         arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=root)
-        seed_everything(cfg.seed + trial.number)
+        seed_everything(cfg.model_seed + trial.number)
         model = build_model(arch, dev)
         def report(event, info):
             if event != "epoch_end": return
@@ -119,12 +133,13 @@ def create_objective(config_path, budget: str, search_space: dict, task: str | N
         with Tracker(name, {"params": asdict(hp), "architecture": asdict(arch), "trial": trial.number}, project=cfg.wandb_project,
                      experiment=cfg.mlflow_experiment, group=trial.study.study_name, wandb_mode=wandb_mode, mlflow=mlflow,
                      mlflow_uri=mlflow_uri, root=root, tags={"budget": budget, "task": cfg.task, "kind": "hpo"}) as tracker:
-            trainer = Trainer(model, data.windows, hp, cfg.seed, subset, tracker=tracker, callbacks=[report], progress=progress)
+            trainer = Trainer(model, data.windows, hp, cfg.model_seed + trial.number, subset, tracker=tracker, callbacks=[report], progress=progress)
+            for k in ("batch_size", "warmup_steps"): trial.set_user_attr(f"{k}_effective", getattr(trainer, k))
             try: rec = trainer.fit()
             except optuna.TrialPruned:
                 tracker.log_summary({"state": "pruned", "epochs": trainer.epoch}); raise
             tracker.log_summary({"best_val_loss": rec["best_val_loss"], "best_epoch": rec["best_epoch"], "epochs": rec["epochs"]})
-        trial.set_user_attr("best_epoch", rec["best_epoch"]); trial.set_user_attr("epochs_run", rec["epochs"])
+        for k, v in (("best_epoch", rec["best_epoch"]), ("epochs_run", rec["epochs"]), ("converged", rec["converged"])): trial.set_user_attr(k, v)
         return rec["best_val_loss"]
 
     objective.config, objective.data = cfg, data
@@ -144,7 +159,8 @@ def save_best_params(study: optuna.Study, experiment_name: str, budget: str, ext
     doc = dict(experiment=experiment_name, budget=budget, best_params=best.params, best_value=best.value,
                n_trials_completed=len(done), n_trials_pruned=len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))),
                n_trials_failed=len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))), best_trial=best.number,
-               best_epoch=best.user_attrs.get("best_epoch"), total_time_seconds=round(sum(times), 1),
+               **{k: best.user_attrs.get(k) for k in ("best_epoch", "converged", "batch_size_effective", "warmup_steps_effective", "worker", "sampler_seed")},
+               total_time_seconds=round(sum(times), 1),
                timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
                study_name=study.study_name, optuna_version=optuna.__version__, **{k: attrs[k] for k in
                ("architecture", "seed", "split", "hpo_train_fraction", "config", "search_space", "fixed", "data_md5") if k in attrs},
@@ -163,8 +179,11 @@ def _study_attrs(objective, budget, space, fixed, n_trials, pruning) -> dict:
                 hpo_train_fraction=cfg.hpo_train_fraction, data_md5=data.data_md5, architecture={k: v for k, v in asdict(arch).items() if k != "dropout"})
 
 def optimize(study: optuna.Study, objective, n_trials: int, timeout_hours: float | None, guard: ThermalGuard | None = None,
-             on_stop=None, progress: bool = True, poll_seconds: float = 2.0):
-    "Run trials one at a time until `study` holds `n_trials` finished ones (across all workers) or the timeout passes."
+             on_stop=None, progress: bool = True, poll_seconds: float = 2.0, tags: dict | None = None):
+    "Run trials one at a time until `study` holds `n_trials` finished ones (across all workers) or the timeout passes; `tags` go on each trial."
+    def tagged(trial):
+        for k, v in (tags or {}).items(): trial.set_user_attr(k, v)
+        return objective(trial)
     deadline = time.monotonic() + timeout_hours * 3600 if timeout_hours else float("inf")
     bar = None
     while time.monotonic() < deadline:
@@ -174,7 +193,7 @@ def optimize(study: optuna.Study, objective, n_trials: int, timeout_hours: float
         if done >= n_trials: break
         if done + running >= n_trials: time.sleep(poll_seconds); continue    # the last trials are running elsewhere
         if bar is None and progress: bar = tqdm(total=n_trials, initial=done, desc=study.study_name)
-        study.optimize(objective, n_trials=1, catch=())
+        study.optimize(tagged, n_trials=1, catch=())
         if bar is not None: bar.n = len(study.get_trials(deepcopy=False, states=FINISHED)); bar.refresh()
         if guard: guard.check(on_stop=on_stop)
     if bar is not None: bar.close()
@@ -197,11 +216,14 @@ def run_hpo(config_path, budget: str, n_trials: int = 50, timeout_hours: float =
     if fresh:
         try: optuna.delete_study(study_name=f"{cfg.name}_{budget}", storage=rdb)
         except KeyError: pass
-    study = create_study(cfg.name, budget, rdb, sp["direction"], optuna.samplers.TPESampler(seed=cfg.seed), make_pruner(sp.get("pruning")))
+    study = create_study(cfg.name, budget, rdb, sp["direction"], pruner=make_pruner(sp.get("pruning"), n_trials))
+    worker = f"main@{len(study.trials)}"                      # a restarted study draws afresh instead of repeating its first trials
+    seed = sampler_seed(cfg.seed, budget, worker)
+    study.sampler = make_sampler(seed, n_trials)
     attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning"))
     for k in sorted(attrs, key=lambda k: k == "config"): study.set_user_attr(k, attrs[k])      # config last: workers wait for it
     stop = lambda: study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(study, cfg.name, budget, root=root)
-    optimize(study, objective, n_trials, timeout_hours, guard, stop, progress)
+    optimize(study, objective, n_trials, timeout_hours, guard, stop, progress, tags={"worker": worker, "sampler_seed": seed})
     return json.loads(save_best_params(study, cfg.name, budget, root=root).read_text())
 
 def run_worker(study_name: str, storage: str, n_trials: int | None = None, timeout_hours: float | None = None, device: str = "auto",
@@ -218,13 +240,15 @@ def run_worker(study_name: str, storage: str, n_trials: int | None = None, timeo
     if attrs is None: raise ValueError(f"no study {study_name!r} in {storage}")
     if "config" not in attrs: raise ValueError(f"study {study_name!r} was not created by fints-hpo (no config attribute)")
     cfg, budget, space = ExperimentConfig(**attrs["config"]), attrs["budget"], attrs["search_space"]
-    seed = worker_seed if worker_seed is not None else int(hashlib.sha256(f"{socket.gethostname()}:{os.getpid()}".encode()).hexdigest()[:8], 16)
-    study = optuna.load_study(study_name=study_name, storage=rdb, sampler=optuna.samplers.TPESampler(seed=seed),
-                              pruner=make_pruner(attrs.get("pruning")))
+    target = n_trials or attrs.get("n_trials", 50)
+    worker = f"seed{worker_seed}" if worker_seed is not None else f"{socket.gethostname()}:{os.getpid()}"
+    seed = worker_seed if worker_seed is not None else sampler_seed(cfg.seed, budget, worker)
+    study = optuna.load_study(study_name=study_name, storage=rdb, sampler=make_sampler(seed, target),
+                              pruner=make_pruner(attrs.get("pruning"), target))
     objective = create_objective(cfg, budget, space, device=device, fixed=attrs.get("fixed"), wandb_mode=wandb_mode, mlflow=mlflow,
                                  mlflow_uri=mlflow_uri, root=root)
     before = len(study.trials)
-    optimize(study, objective, n_trials or attrs.get("n_trials", 50), timeout_hours, guard, progress=progress)
+    optimize(study, objective, target, timeout_hours, guard, progress=progress, tags={"worker": worker, "sampler_seed": seed})
     return len(study.trials) - before
 
 # %% ../nbs/03_hpo.ipynb #2eff4633

@@ -16,8 +16,8 @@ import yaml
 
 # %% auto #0
 __all__ = ['CHANNEL_MODES', 'BUDGETS', 'TOLERANCE', 'MAX_LAYERS', 'PatchTSTConfig', 'EncoderLayer', 'PatchTST',
-           'count_parameters', 'build_model', 'n_parameters', 'parse_budget', 'resolve_budget', 'model_config_path',
-           'write_model_config', 'model_config']
+           'count_parameters', 'build_model', 'n_parameters', 'n_embedding_parameters', 'parse_budget',
+           'resolve_budget', 'model_config_path', 'write_model_config', 'model_config']
 
 # %% ../nbs/foundations/05_model.ipynb #cfdf6a22
 CHANNEL_MODES = ("mixing", "independent")
@@ -122,6 +122,10 @@ def n_parameters(cfg: PatchTSTConfig) -> int:
     head = n * d * (1 if mixing else c) + 1
     return embed + n * d + cfg.n_layers * layer + 2 * d + head
 
+def n_embedding_parameters(cfg: PatchTSTConfig) -> int:
+    "Parameters of the patch embedding and the positional table: what `n_parameters` counts beyond the transformer and its head."
+    return cfg.patch_len * (cfg.n_features if cfg.channel_mode == "mixing" else 1) * cfg.d_model + cfg.d_model + cfg.n_patches * cfg.d_model
+
 # %% ../nbs/foundations/05_model.ipynb #67c550b1
 _BUDGET = re.compile(r"^(\d+(?:\.\d+)?)([KMB])$", re.I)
 _SCALE = {"K": 10**3, "M": 10**6, "B": 10**9}
@@ -136,8 +140,8 @@ def parse_budget(budget: str) -> int:
     return round(float(m.group(1)) * _SCALE[m.group(2).upper()])
 
 def _widths():
-    "Candidate d_model values (multiples of 8 below 128, of 16 below 512, of 32 above) with at least 4 heads of 8 to 64 dimensions."
-    for d in range(8, 16385, 8):
+    "Candidate d_model values (multiples of 8 below 128, of 16 below 512, of 32 above) with heads of 8 to 64 dimensions: 2 heads at least, 4 from 32."
+    for d in range(16, 16385, 8):
         if d % (8 if d < 128 else 16 if d < 512 else 32): continue
         hd = next(h for h in (64, 32, 16, 8) if d % h == 0 and h <= max(8, d // 4))
         yield d, d // hd
@@ -158,7 +162,7 @@ def resolve_budget(budget: str, n_features: int, context_length: int = 60, chann
             key = (max(0.0, math.log(50 / ratio), math.log(ratio / 100)), abs(n - target))
             if best_key is None or key < best_key: best, best_key = replace(one, n_layers=L), key
     if best is None:
-        smallest = n_parameters(replace(base, d_model=8, n_layers=1, n_heads=1, d_ff=32))
+        smallest = n_parameters(replace(base, d_model=16, n_layers=1, n_heads=2, d_ff=64))
         raise ValueError(f"no architecture lies within {TOLERANCE:.0%} of budget {budget!r} ({target:,} parameters) for {n_features} features, "
                          f"context {context_length}, {channel_mode}; the smallest has {smallest:,}")
     return best

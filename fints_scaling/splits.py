@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['MODES', 'MIN_EVAL_SAMPLES', 'TRAIN', 'VAL', 'TEST', 'SmallSplitWarning', 'Splits', 'ChunkSplitter', 'get_hpo_subset',
-           'plot_splits']
+__all__ = ['MODES', 'MIN_EVAL_SAMPLES', 'TRAIN', 'VAL', 'TEST', 'MIN_EVAL_POSITIVES', 'SmallSplitWarning', 'Splits',
+           'ChunkSplitter', 'split_summary', 'too_small_to_judge', 'get_hpo_subset', 'data_subset', 'plot_splits']
 
 # %% ../nbs/01_splits.ipynb #88510140
 MODES = ("scattered", "contiguous")
@@ -51,7 +51,7 @@ def _window_sums(mask: np.ndarray, start: np.ndarray, length: int, before: int =
 class ChunkSplitter:
     "Blocks val and test days (scattered chunks or contiguous at the end); train windows touch no blocked day."
     def __init__(self, total_days: int, context_length: int = 60, horizon: int = 1, val_ratio: float = 0.15,
-                 test_ratio: float = 0.15, seed: int = 42, mode: str = "scattered", purge: int | None = None,
+                 test_ratio: float = 0.15, seed: int = 42, mode: str = "contiguous", purge: int | None = None,
                  embargo: int = 0, chunk_days: int | None = None):
         if mode not in MODES: raise ValueError(f"unknown split mode {mode!r}; expected one of {list(MODES)}")
         for name, v in (("total_days", total_days), ("context_length", context_length), ("horizon", horizon)):
@@ -106,6 +106,20 @@ class ChunkSplitter:
                                 f"({self.total_days} days, window {self.window})", SmallSplitWarning, stacklevel=2)
         return splits
 
+# %% ../nbs/01_splits.ipynb #9fb1ea2a
+MIN_EVAL_POSITIVES = 30
+
+def split_summary(splits: Splits, labels) -> dict:
+    "Windows, positives and distinct days (inputs and label days) of train, val and test."
+    y, ctx = np.asarray(labels, float), splits.settings["context_length"]
+    return {name: {"windows": int(len(i)), "positives": int(np.nansum(y[i + ctx - 1])), "days": int(len(splits.window_days(i)))}
+            for name, i in (("train", splits.train_indices), ("val", splits.val_indices), ("test", splits.test_indices))}
+
+def too_small_to_judge(summary: dict) -> list[str]:
+    "Why val or test cannot rank models (fewer than MIN_EVAL_SAMPLES windows or MIN_EVAL_POSITIVES positives); empty if they can."
+    return [f"{k} has {summary[k][f]} {f} (fewer than {n})" for k in ("val", "test")
+            for f, n in (("windows", MIN_EVAL_SAMPLES), ("positives", MIN_EVAL_POSITIVES)) if summary[k][f] < n]
+
 # %% ../nbs/01_splits.ipynb #ea302049
 def get_hpo_subset(splits: Splits, fraction: float = 0.3, seed: int | None = None) -> np.ndarray:
     "A sorted random `fraction` of the train indices (seeded by `seed`, else the split's seed)."
@@ -113,6 +127,12 @@ def get_hpo_subset(splits: Splits, fraction: float = 0.3, seed: int | None = Non
     rng = np.random.default_rng(splits.settings["seed"] if seed is None else seed)
     n = max(1, round(fraction * len(splits.train_indices)))
     return np.sort(rng.choice(splits.train_indices, size=n, replace=False))
+
+def data_subset(splits: Splits, fraction: float) -> np.ndarray:
+    "The most recent `fraction` of the train windows: a shorter history, for data-size scaling."
+    if not 0 < fraction <= 1: raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+    tr = np.sort(splits.train_indices)
+    return tr[len(tr) - max(1, round(fraction * len(tr))):]
 
 # %% ../nbs/01_splits.ipynb #46c93dd2
 def plot_splits(splits: Splits, dates=None, ax=None, title: str | None = None):

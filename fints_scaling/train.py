@@ -20,8 +20,8 @@ from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss
 from tqdm.auto import tqdm
 from .config import ExperimentConfig, experiment_config_path, git_commit, load_experiment_config, package_versions
 from .device import ThermalGuard, ThermalStop, amp_dtype, choose_device
-from .model import PatchTST, build_model, count_parameters, model_config, parse_budget
-from .splits import ChunkSplitter, Splits, get_hpo_subset
+from .model import PatchTST, build_model, count_parameters, model_config, n_embedding_parameters, parse_budget
+from .splits import ChunkSplitter, Splits, data_subset, split_summary
 from .storage import DataPaths, Manifest, ManifestError, atomic_path, file_md5, project_root, write_json_atomic
 from .tasks import parse_task, threshold_labels
 from .tracking import Tracker
@@ -30,9 +30,10 @@ from .windows import TensorWindows
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'classification_metrics', 'bootstrap_auc', 'Hyperparameters', 'load_hyperparameters', 'warmup_cosine',
-           'Trainer', 'ExperimentData', 'verify_data_file', 'prepare_experiment', 'baseline_metrics', 'results_path',
-           'seed_everything', 'run_training', 'train_cli']
+__all__ = ['log', 'MIN_STEPS_PER_EPOCH', 'MAX_WARMUP_SHARE', 'LOGISTIC_CS', 'classification_metrics', 'bootstrap_auc',
+           'Hyperparameters', 'load_hyperparameters', 'warmup_cosine', 'Trainer', 'ExperimentData', 'verify_data_file',
+           'prepare_experiment', 'baseline_predictions', 'baseline_metrics', 'results_path', 'seed_everything',
+           'fraction_hyperparameters', 'run_training', 'train_cli']
 
 # %% ../nbs/04_train.ipynb #fb615a10
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
@@ -99,6 +100,9 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
 def _save(obj, path: Path):
     with atomic_path(path) as tmp: torch.save(obj, tmp)
 
+MIN_STEPS_PER_EPOCH = 10   # the batch shrinks until an epoch holds at least this many optimizer steps
+MAX_WARMUP_SHARE = 0.1     # warmup never takes more than this share of a run's optimizer steps
+
 class Trainer:
     "Trains `model` on `windows` (train indices `train_idx`) with early stopping on val loss; checkpoints to `checkpoint_dir`."
     def __init__(self, model: PatchTST, windows: TensorWindows, hp: Hyperparameters, seed: int = 42, train_idx: torch.Tensor | None = None,
@@ -109,10 +113,12 @@ class Trainer:
         self.train_idx = windows.train if train_idx is None else train_idx
         self.ckpt, self.fingerprint, self.tracker, self.guard = checkpoint_dir, fingerprint, tracker, guard
         self.callbacks, self.progress, self.amp = list(callbacks), progress, amp_dtype(self.device, amp)
-        self.steps_per_epoch = math.ceil(len(self.train_idx) / hp.batch_size)
-        self.opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+        self.batch_size = max(1, min(hp.batch_size, len(self.train_idx) // MIN_STEPS_PER_EPOCH))
+        self.steps_per_epoch = math.ceil(len(self.train_idx) / self.batch_size)
         total = hp.epochs * self.steps_per_epoch
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: warmup_cosine(s, hp.warmup_steps, total))
+        self.warmup_steps = min(hp.warmup_steps, int(MAX_WARMUP_SHARE * total))
+        self.opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: warmup_cosine(s, self.warmup_steps, total))
         self.gen = torch.Generator().manual_seed(seed)
         pw = hp.pos_weight
         if pw == "auto":
@@ -172,7 +178,7 @@ class Trainer:
             if self.guard: self.guard.check(on_stop=self.save_checkpoint)
             self.epoch += 1; self.model.train()
             t0, total, n = time.perf_counter(), 0.0, 0
-            for step, (xb, yb) in enumerate(self.w.batches(self.train_idx, self.hp.batch_size, shuffle=True, generator=self.gen)):
+            for step, (xb, yb) in enumerate(self.w.batches(self.train_idx, self.batch_size, shuffle=True, generator=self.gen)):
                 with self._autocast(): logits = self.model(xb)
                 loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=self.pos_weight)
                 self.opt.zero_grad(set_to_none=True); loss.backward()
@@ -198,7 +204,8 @@ class Trainer:
         bar.close()
         self.restore_best()
         return dict(epochs=self.epoch, best_epoch=self.best_epoch, best_val_loss=self.best_val, stop_reason=self.stop_reason,
-                    resumed_from_epoch=self.resumed_from, history=self.history)
+                    converged=self.best_epoch < self.epoch, batch_size_effective=self.batch_size, steps_per_epoch=self.steps_per_epoch,
+                    warmup_steps_effective=self.warmup_steps, resumed_from_epoch=self.resumed_from, history=self.history)
 
     def restore_best(self):
         "Load the weights of the best epoch."
@@ -218,6 +225,11 @@ class ExperimentData:
     data_file: Path
     data_md5: str
 
+    @property
+    def summary(self) -> dict:
+        "Windows, positives and distinct days of each split."
+        return split_summary(self.splits, self.labels)
+
 def verify_data_file(path: Path) -> str:
     "MD5 of `path`, checked against the manifest of the project whose data/ holds it (ManifestError if unlisted or changed)."
     path = Path(path).resolve()
@@ -233,24 +245,35 @@ def prepare_experiment(cfg: ExperimentConfig, device="cpu", root: Path | None = 
     md5 = verify_data_file(path)
     df = pd.read_parquet(path)
     labels = threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy()
-    splits = ChunkSplitter(len(df), cfg.context_length, cfg.horizon, cfg.val_ratio, cfg.test_ratio, seed=cfg.seed, mode=cfg.split_mode).split()
+    splits = ChunkSplitter(len(df), cfg.context_length, cfg.horizon, cfg.val_ratio, cfg.test_ratio, seed=cfg.seed, mode=cfg.split_mode,
+                           purge=cfg.purge, embargo=cfg.embargo).split()
     w = TensorWindows.from_frame(df, labels, splits, norm=cfg.norm, device=device, name=str(path))
     return ExperimentData(cfg, df, labels, splits, w, path, md5)
 
-def baseline_metrics(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42) -> dict:
-    "Val and test metrics of the majority (train base rate) and of logistic regression on the last day's features."
+LOGISTIC_CS = tuple(float(c) for c in 10.0 ** np.arange(-4, 3))
+
+def _labels(w: TensorWindows, idx: torch.Tensor) -> np.ndarray: return w.y[idx + w.context_length - 1].cpu().numpy()
+
+def baseline_predictions(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42) -> dict:
+    "Val and test probabilities of the majority (val's positive rate) and of logistic regression (C chosen on val loss)."
     last = lambda idx: w.gather(idx)[0][:, -1].float().cpu().numpy()
-    label = lambda idx: w.gather(idx)[1].cpu().numpy()
-    tr = w.train if train_idx is None else train_idx
-    rate = float(label(tr).mean())
-    lr = LogisticRegression(max_iter=2000, random_state=seed).fit(last(tr), label(tr))
-    return {"majority": {s: classification_metrics(label(i), np.full(len(i), rate)) for s, i in (("val", w.val), ("test", w.test))},
-            "logistic": {s: classification_metrics(label(i), lr.predict_proba(last(i))[:, 1]) for s, i in (("val", w.val), ("test", w.test))}}
+    tr, yv = w.train if train_idx is None else train_idx, _labels(w, w.val)
+    fits = [LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(last(tr), _labels(w, tr)) for c in LOGISTIC_CS]
+    best = min(fits, key=lambda m: log_loss(yv, m.predict_proba(last(w.val))[:, 1], labels=[0, 1]))
+    rate = float(yv.mean())
+    return {"majority": {"val": np.full(len(w.val), rate), "test": np.full(len(w.test), rate), "chosen": {"rate": rate}},
+            "logistic": {s: best.predict_proba(last(i))[:, 1] for s, i in (("val", w.val), ("test", w.test))} | {"chosen": {"C": best.C}}}
+
+def baseline_metrics(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42, predictions: dict | None = None) -> dict:
+    "Val and test metrics of the two baselines, with the setting each chose on val."
+    preds = predictions or baseline_predictions(w, train_idx, seed)
+    return {name: {s: classification_metrics(_labels(w, i), p[s]) for s, i in (("val", w.val), ("test", w.test))} | {"chosen": p["chosen"]}
+            for name, p in preds.items()}
 
 # %% ../nbs/04_train.ipynb #59b71799
-def results_path(experiment: str, budget: str, train_fraction: float = 1.0, root: Path | None = None) -> Path:
-    "outputs/results/{experiment}/{budget}.json (`{budget}_d{fraction}.json` below the full train set)."
-    suffix = "" if train_fraction == 1 else f"_d{train_fraction:g}"
+def results_path(experiment: str, budget: str, train_fraction: float = 1.0, model_seed: int = 0, root: Path | None = None) -> Path:
+    "outputs/results/{experiment}/{budget}.json; `_d{fraction}` below the full train set, `_seed{k}` for model seeds other than 0."
+    suffix = ("" if train_fraction == 1 else f"_d{train_fraction:g}") + (f"_seed{model_seed}" if model_seed else "")
     return Path(root or project_root())/"outputs"/"results"/experiment/f"{budget}{suffix}.json"
 
 def seed_everything(seed: int):
@@ -258,55 +281,69 @@ def seed_everything(seed: int):
     import random
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
 
+def fraction_hyperparameters(hp: Hyperparameters, train_fraction: float) -> Hyperparameters:
+    "Epochs and patience scaled by 1/fraction, so a run on a fraction of the data takes as many optimizer steps as the full run."
+    if train_fraction == 1: return hp
+    return replace(hp, epochs=math.ceil(hp.epochs / train_fraction), patience=math.ceil(hp.patience / train_fraction))
+
 def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", task: str | None = None, horizon: int | None = None,
                  timescale: str | None = None, hyperparameters: dict | Hyperparameters | None = None, hpo_best: str | Path | None = None,
-                 train_fraction: float = 1.0, device: str = "auto", amp: bool = True, fresh: bool = False, wandb_mode: str | None = None,
-                 mlflow: bool = True, mlflow_uri: str | None = None, guard: ThermalGuard | None = None, callbacks=(), progress: bool = True,
-                 experiment: str | None = None, root: Path | None = None) -> dict:
+                 train_fraction: float = 1.0, model_seed: int | None = None, device: str = "auto", amp: bool = True, fresh: bool = False,
+                 wandb_mode: str | None = None, mlflow: bool = True, mlflow_uri: str | None = None, guard: ThermalGuard | None = None,
+                 callbacks=(), progress: bool = True, experiment: str | None = None, root: Path | None = None) -> dict:
     "Train `budget` on an experiment (named `experiment`, else after the config); write and return its results record."
     t_start, root = time.perf_counter(), Path(root or project_root())
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment_config(config, root, check_data=False)
     cfg = cfg.with_overrides(task=task, horizon=horizon, timescale=timescale)
     if experiment: cfg = replace(cfg, name=experiment)
+    model_seed = cfg.model_seed if model_seed is None else model_seed
     hpo_doc = None
     if hpo_best is not None: hp, hpo_doc = load_hyperparameters(hpo_best)
     else: hp = hyperparameters if isinstance(hyperparameters, Hyperparameters) else Hyperparameters.from_dict(hyperparameters)
     if hpo_best is not None and hyperparameters: hp = replace(hp, **dict(hyperparameters))
+    hp = fraction_hyperparameters(hp, train_fraction)
     dev = choose_device(device)
     data = prepare_experiment(cfg, dev, root)
     arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=root)
-    train_idx = data.windows.train
-    if train_fraction != 1:
-        train_idx = torch.as_tensor(get_hpo_subset(data.splits, train_fraction, cfg.seed), device=dev)
-    settings = dict(experiment=asdict(cfg), budget=budget, architecture=asdict(arch), hyperparameters=asdict(hp),
-                    split=data.splits.settings, train_fraction=train_fraction, data_md5=data.data_md5)
+    train_idx = data.windows.train if train_fraction == 1 else torch.as_tensor(data_subset(data.splits, train_fraction), device=dev)
+    split = {**data.splits.settings, "summary": data.summary}
+    settings = dict(experiment=asdict(cfg), budget=budget, architecture=asdict(arch), hyperparameters=asdict(hp), split=split,
+                    train_fraction=train_fraction, model_seed=model_seed, data_md5=data.data_md5)
     fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    out = results_path(cfg.name, budget, train_fraction, root)
+    out = results_path(cfg.name, budget, train_fraction, model_seed, root)
     ckpt = root/"outputs"/"checkpoints"/cfg.name/out.stem
     if fresh:
         for f in ("last.pt", "best.pt"): (ckpt/f).unlink(missing_ok=True)
-    seed_everything(cfg.seed)
+    seed_everything(model_seed)
     model = build_model(arch, dev)
     n_params = count_parameters(model)
     tracker = Tracker(f"{cfg.name}_{out.stem}", settings, project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=cfg.name,
-                      wandb_mode=wandb_mode, mlflow=mlflow, mlflow_uri=mlflow_uri, root=root, tags={"budget": budget, "task": cfg.task, "kind": "train"})
+                      wandb_mode=wandb_mode, mlflow=mlflow, mlflow_uri=mlflow_uri, root=root,
+                      tags={"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)})
     with tracker:
-        trainer = Trainer(model, data.windows, hp, cfg.seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, amp, progress)
+        trainer = Trainer(model, data.windows, hp, model_seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, amp, progress)
         record = trainer.fit()
-        metrics = {"train": trainer.evaluate(train_idx), "val": trainer.evaluate(data.windows.val), "test": trainer.evaluate(data.windows.test)}
-        metrics["test"]["auc_ci95"] = bootstrap_auc(*trainer.predict(data.windows.test), seed=cfg.seed)
-        baselines = baseline_metrics(data.windows, train_idx, cfg.seed)
+        metrics = {"train": trainer.evaluate(train_idx), "val": trainer.evaluate(data.windows.val)}
+        y_test, p_test = trainer.predict(data.windows.test)
+        metrics["test"] = {**classification_metrics(y_test, p_test), "auc_ci95": bootstrap_auc(y_test, p_test, seed=model_seed)}
+        base_preds = baseline_predictions(data.windows, train_idx, cfg.seed)
+        baselines = baseline_metrics(data.windows, predictions=base_preds)
         tracker.log_summary({f"{s}_{k}": v for s, m in metrics.items() for k, v in m.items()})
+    predictions = {"window": data.windows.test.cpu().tolist(), "y": y_test.astype(int).tolist(), "model": p_test.tolist(),
+                   **{name: p["test"].tolist() for name, p in base_preds.items()}}
     results = dict(
-        experiment=cfg.name, budget=budget, params=n_params, budget_params=parse_budget(budget), architecture=asdict(arch),
-        hyperparameters=asdict(hp), hpo_best=str(hpo_best) if hpo_best else None, borrowed_from=(hpo_doc or {}).get("borrowed_from"),
-        task=cfg.task, horizon=cfg.horizon, timescale=cfg.timescale, train_fraction=train_fraction,
+        experiment=cfg.name, budget=budget, params=n_params, params_non_embedding=n_params - n_embedding_parameters(arch),
+        budget_params=parse_budget(budget), architecture=asdict(arch), hyperparameters=asdict(hp), hpo_best=str(hpo_best) if hpo_best else None,
+        borrowed_from=(hpo_doc or {}).get("borrowed_from"), task=cfg.task, horizon=cfg.horizon, timescale=cfg.timescale,
+        train_fraction=train_fraction, model_seed=model_seed, split_seed=cfg.seed,
         samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
+        train_days=len(data.splits.window_days(train_idx.cpu().numpy())),
         metrics=metrics, baselines=baselines, **record,
         device=str(dev), amp_dtype=str(trainer.amp).replace("torch.", "") if trainer.amp else "float32",
         thermal=(guard.events if guard else []), seconds=round(time.perf_counter() - t_start, 2), seed=cfg.seed,
-        config=asdict(cfg), split=data.splits.settings, data_file=str(data.data_file), data_md5=data.data_md5,
-        package_versions=package_versions(), git_commit=git_commit(root), timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        config=asdict(cfg), split=split, data_file=str(data.data_file), data_md5=data.data_md5,
+        package_versions=package_versions(), git_commit=git_commit(root), timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        predictions=predictions)
     write_json_atomic(results, out)
     log.info("results: %s", out)
     return results
@@ -322,6 +359,7 @@ def train_cli(argv=None) -> int:
         typ = {"float": float, "int": int}.get(str(f.type), None)
         ap.add_argument(f"--{f.name.replace('_', '-')}", type=typ or str, default=None)
     ap.add_argument("--train-fraction", type=float, default=1.0); ap.add_argument("--device", default="auto")
+    ap.add_argument("--model-seed", type=int, help="seed of initialisation, dropout and batch order (default: the config's)")
     ap.add_argument("--no-amp", action="store_true"); ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--wandb-mode", choices=["offline", "online", "disabled"]); ap.add_argument("--no-mlflow", action="store_true")
     ap.add_argument("--mlflow-uri"); ap.add_argument("--root", help="project root for data and outputs")
@@ -331,13 +369,14 @@ def train_cli(argv=None) -> int:
     if "pos_weight" in hp and hp["pos_weight"] != "auto": hp["pos_weight"] = float(hp["pos_weight"])
     config = a.config or experiment_config_path(a.task or "threshold_1pct", a.root and Path(a.root))
     try:
-        r = run_training(config, a.budget, a.task, a.horizon, a.timescale, hp or None, a.hpo_best, a.train_fraction, a.device, not a.no_amp,
-                         a.fresh, a.wandb_mode, not a.no_mlflow, a.mlflow_uri, guard=ThermalGuard(), experiment=a.experiment,
-                         root=a.root and Path(a.root))
+        r = run_training(config, a.budget, task=a.task, horizon=a.horizon, timescale=a.timescale, hyperparameters=hp or None,
+                         hpo_best=a.hpo_best, train_fraction=a.train_fraction, model_seed=a.model_seed, device=a.device, amp=not a.no_amp,
+                         fresh=a.fresh, wandb_mode=a.wandb_mode, mlflow=not a.no_mlflow, mlflow_uri=a.mlflow_uri, guard=ThermalGuard(),
+                         experiment=a.experiment, root=a.root and Path(a.root))
     except (ValueError, FileNotFoundError, ManifestError, ThermalStop) as e:
         print(f"fints-train: {e}", file=sys.stderr); return 2
     t = r["metrics"]["test"]
     print(f"{r['experiment']} {r['budget']} ({r['params']:,} parameters): test loss {t['loss']:.4f}, AUC {t['auc']:.3f} "
           f"(logistic {r['baselines']['logistic']['test']['auc']:.3f}); {r['stop_reason']} at epoch {r['epochs']}, best {r['best_epoch']}")
-    print(results_path(r["experiment"], r["budget"], r["train_fraction"], a.root and Path(a.root)))
+    print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], a.root and Path(a.root)))
     return 0

@@ -9,7 +9,7 @@ from fints_scaling.hpo import create_objective, hpo_best_path, make_pruner
 from fints_scaling.tracking import read_offline_run
 
 CONFIG = "configs/experiments/spy_daily_threshold_1pct.yaml"
-STUDY = "spy_daily_threshold_1pct_20K"
+STUDY = "spy_daily_threshold_1pct_30K"
 
 @pytest.fixture
 def project(root):
@@ -22,9 +22,9 @@ def hpo(project, *args, **kw):
                           env={**os.environ, "FINTS_ROOT": str(project)}, **kw)
 
 def test_cli_writes_best_json_wandb_and_mlflow(project):
-    p = hpo(project, "--config", CONFIG, "--budget", "20K", "--n-trials", "5")
+    p = hpo(project, "--config", CONFIG, "--budget", "30K", "--n-trials", "5")
     assert p.returncode == 0, p.stderr[-3000:]
-    best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "20K", project).read_text())
+    best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())
     assert best["study_name"] == STUDY and best["n_trials_completed"] + best["n_trials_pruned"] == 5
     assert set(best["best_params"]) == {"learning_rate", "epochs", "weight_decay", "warmup_steps", "dropout"}
     assert {"architecture", "seed", "split", "hpo_train_fraction", "data_md5", "optuna_version"} <= set(best)
@@ -39,7 +39,7 @@ def test_cli_writes_best_json_wandb_and_mlflow(project):
     assert all(len(c.get_metric_history(r.info.run_id, "val_loss")) >= 1 for r in mruns)
 
 def test_killed_study_resumes_to_n_trials(project):
-    args = ["--config", CONFIG, "--budget", "20K", "--n-trials", "6", "--wandb-mode", "disabled", "--no-mlflow", "--heartbeat", "1", "--grace", "3"]
+    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--wandb-mode", "disabled", "--no-mlflow", "--heartbeat", "1", "--grace", "3"]
     proc = subprocess.Popen([bin_path("fints-hpo"), *args], cwd=project, env={**os.environ, "FINTS_ROOT": str(project)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     storage = f"sqlite:///{project}/outputs/hpo/optuna.db"
@@ -88,7 +88,7 @@ def test_two_workers_share_a_postgresql_study(project, postgres):
     n = 10
     env = {**os.environ, "FINTS_ROOT": str(project)}
     quiet = ["--wandb-mode", "disabled", "--no-mlflow"]
-    first = subprocess.Popen([bin_path("fints-hpo"), "--config", CONFIG, "--budget", "20K", "--n-trials", str(n), "--storage", postgres,
+    first = subprocess.Popen([bin_path("fints-hpo"), "--config", CONFIG, "--budget", "30K", "--n-trials", str(n), "--storage", postgres,
                               "--max-epochs", "10", *quiet], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     second = subprocess.Popen([bin_path("fints-hpo"), "worker", "--study", STUDY, "--storage", postgres, "--wait", "120", *quiet],
                               cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -105,7 +105,7 @@ def test_two_workers_share_a_postgresql_study(project, postgres):
 
 def test_an_objective_built_to_be_pruned_is_pruned(project):
     space = {"learning_rate": {"type": "categorical", "choices": [3e-3, 1e-9]}, "epochs": {"type": "categorical", "choices": [12]}}
-    objective = create_objective(project/CONFIG, "20K", space, horizon=1, device="cpu", fixed={"batch_size": 32, "patience": 100},
+    objective = create_objective(project/CONFIG, "30K", space, horizon=1, device="cpu", fixed={"batch_size": 32, "patience": 100},
                                  wandb_mode="disabled", mlflow=False, root=project)
     study = optuna.create_study(pruner=make_pruner({"enabled": True, "patience": 2, "min_trials": 2}))
     for lr in (3e-3, 3e-3, 1e-9): study.enqueue_trial({"learning_rate": lr, "epochs": 12})

@@ -67,12 +67,12 @@ def test_cli_trains_and_reports_bad_input(config, root):
         assert bad.returncode == 2 and msg in bad.stderr, bad.stderr
 
 def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
-    out = tmp_path/"train_20K_threshold_1pct.ipynb"
+    out = tmp_path/"train_30K_threshold_1pct.ipynb"
     for d in ("data", "configs"): (root/d).symlink_to(ROOT/d)
     env = {**os.environ, "FINTS_ROOT": str(root)}                     # outputs go to the scratch root, not the repo's outputs/
-    p = subprocess.run([bin_path("papermill"), "nbs/04_train.ipynb", str(out), "-p", "budget", "20K", "-p", "task", "threshold_1pct",
+    p = subprocess.run([bin_path("papermill"), "nbs/04_train.ipynb", str(out), "-p", "budget", "30K", "-p", "task", "threshold_1pct",
                         "-p", "wandb_mode", "disabled", "--no-progress-bar"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
-    r = json.loads(results_path("spy_daily_threshold_1pct_h1", "20K", root=root).read_text())
-    assert r["budget"] == "20K" and abs(r["params"] / 20_000 - 1) <= 0.05
+    r = json.loads(results_path("spy_daily_threshold_1pct_h1", "30K", root=root).read_text())
+    assert r["budget"] == "30K" and abs(r["params"] / 30_000 - 1) <= 0.05
     assert "Test AUC margin over 0.5" in out.read_text()
