@@ -25,7 +25,7 @@ data: venv
 	$(BIN)/fints-datasets
 	$(BIN)/fints-data verify
 
-# The main job: a CPU scaling sweep (10K..1M parameters, HPO per budget), fits, plots and outputs/results/summary_report.md.
+# The main job: a CPU scaling sweep (15K..1M parameters, HPO per budget, 3 model seeds), test-loss fits, verdict, plots and outputs/results/summary_report.md.
 demo: data
 	$(BIN)/fints-demo
 

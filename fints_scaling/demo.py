@@ -1,4 +1,4 @@
-"""`make demo` builds the embedded data and runs `fints-demo`: a ladder of budgets from 10K to 1M parameters on threshold_1pct at horizon 1, a short HPO per budget, training with the tuned parameters, data-size runs, the scaling fits next to the baselines, and the summary report.
+"""`make demo` builds the embedded data and runs `fints-demo`: a ladder of budgets from 15K to 1M parameters on threshold_1pct at horizon 1 over 1999-2018, a short HPO per budget, training under three model seeds with the tuned parameters, data-size runs, the test-loss scaling analysis with its verdict, and the summary report.
 
 Docs: https://fints-scaling.github.io/fints_scaling/demo.html.md"""
 
@@ -20,19 +20,20 @@ from .train import results_path, run_training
 __all__ = ['DEMO_BUDGETS', 'run_demo', 'demo_cli']
 
 # %% ../nbs/07_demo.ipynb #45c28d44
-DEMO_BUDGETS = ("10K", "30K", "100K", "300K", "1M")
+DEMO_BUDGETS = ("15K", "30K", "100K", "300K", "1M")
 
-def run_demo(budgets=DEMO_BUDGETS, task: str = "threshold_1pct", horizon: int = 1, n_trials: int = 6, max_epochs: int = 20,
-             fractions=(0.25, 0.5), fraction_budgets=("30K", "300K"), n_boot: int = 200, wandb_mode: str | None = "disabled",
+def run_demo(budgets=DEMO_BUDGETS, task: str = "threshold_1pct", horizon: int = 1, n_trials: int = 8, max_epochs: int = 30, seeds: int = 3,
+             fractions=(0.25, 0.5), fraction_budgets=("30K", "300K"), n_boot: int = 1000, wandb_mode: str | None = "disabled",
              device: str = "auto", root: Path | None = None) -> dict:
-    "Run the demo sweep and write the reports; returns the paths of what it wrote."
+    "Run the demo sweep (HPO per budget, `seeds` model seeds per budget, data-size runs) and write the reports; returns what it wrote."
+    if seeds < 1: raise ValueError(f"--seeds must be at least 1, got {seeds}")
     root, t0 = Path(root or project_root()), time.perf_counter()
     phase, experiment = "demo", f"demo_{task}"
     runs = run_phase(phase, budgets, (task,), horizon=horizon, n_trials=n_trials, max_epochs=max_epochs, device=device,
-                     wandb_mode=wandb_mode, root=root)
+                     wandb_mode=wandb_mode, model_seeds=range(seeds), root=root)
     for b in fraction_budgets:
         for f in fractions:
-            if results_path(experiment, b, f, root).exists(): continue
+            if results_path(experiment, b, f, root=root).exists(): continue
             run_training(experiment_config_path(task, root), b, task, horizon, hpo_best=hpo_best_path(experiment, b, root), train_fraction=f,
                          device=device, wandb_mode=wandb_mode, experiment=experiment, progress=False, root=root)
     report = generate_experiment_summary_report(root/"outputs/results/summary_report.md", n_boot=n_boot)
@@ -45,22 +46,27 @@ def demo_cli(argv=None) -> int:
     "Command line of the demo sweep."
     ap = argparse.ArgumentParser(prog="fints-demo", description="A small scaling sweep on the embedded data, with HPO, fits and the report.")
     ap.add_argument("--budgets", nargs="+", default=list(DEMO_BUDGETS)); ap.add_argument("--task", default="threshold_1pct")
-    ap.add_argument("--horizon", type=int, default=1); ap.add_argument("--n-trials", type=int, default=6)
-    ap.add_argument("--max-epochs", type=int, default=20); ap.add_argument("--fractions", nargs="*", type=float, default=[0.25, 0.5])
-    ap.add_argument("--fraction-budgets", nargs="*", default=["30K", "300K"]); ap.add_argument("--n-boot", type=int, default=200)
+    ap.add_argument("--horizon", type=int, default=1); ap.add_argument("--n-trials", type=int, default=8)
+    ap.add_argument("--max-epochs", type=int, default=30); ap.add_argument("--fractions", nargs="*", type=float, default=[0.25, 0.5])
+    ap.add_argument("--seeds", type=int, default=3, help="model seeds per budget, on one fixed split")
+    ap.add_argument("--fraction-budgets", nargs="*", default=["30K", "300K"]); ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--wandb-mode", default="disabled", choices=["offline", "online", "disabled"]); ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
     try:
-        out = run_demo(a.budgets, a.task, a.horizon, a.n_trials, a.max_epochs, a.fractions, [b for b in a.fraction_budgets if b in a.budgets],
-                       a.n_boot, a.wandb_mode, a.device)
+        out = run_demo(a.budgets, a.task, a.horizon, a.n_trials, a.max_epochs, a.seeds, a.fractions,
+                       [b for b in a.fraction_budgets if b in a.budgets], a.n_boot, a.wandb_mode, a.device)
     except (ValueError, FileNotFoundError) as e:
         print(f"fints-demo: {e}", file=sys.stderr); return 2
     import json
     rep = json.loads(Path(out["scaling_json"]).read_text())
     fr = rep.get("fit_results") or {}
     print(f"\nDemo finished in {out['seconds'] / 60:.1f} min.")
-    if fr: print(f"  alpha = {fr['alpha']:.4f} (95% CI {fr['alpha_ci95'][0]:.4f} to {fr['alpha_ci95'][1]:.4f}), R^2 = {fr['r_squared']:.3f}; {rep['interpretation']}")
-    if "baselines" in rep: print(f"  baselines (val loss): majority {rep['baselines']['majority']:.4f}, logistic regression {rep['baselines']['logistic']:.4f}")
+    if fr:
+        ci = fr["alpha_ci95"]
+        print(f"  test loss: alpha = {fr['alpha']:.4f} (" + (f"95% CI {ci[0]:.4f} to {ci[1]:.4f}" if ci else "no interval") + f"), "
+              f"R^2 = {fr['r_squared']:.3f}; {rep['interpretation']}")
+    if "baselines" in rep: print(f"  baselines (test loss): majority {rep['baselines']['majority']:.4f}, logistic regression {rep['baselines']['logistic']:.4f}")
+    print(f"  verdict: {rep['verdict']['sentence']}")
     for k in ("report", "csv", "figure", "scaling_json"): print(f"  {k:<13} {out[k]}")
     print(f"  notebooks     {project_root()/'outputs/runs/demo'}")
     return 0

@@ -40,19 +40,20 @@ class Run:
     budget: str
     task: str
     borrowed_from: tuple | None = None
+    model_seed: int = 0
 
     @property
-    def name(self) -> str: return f"{self.phase}_{self.budget}_{self.task}"
+    def name(self) -> str: return f"{self.phase}_{self.budget}_{self.task}" + (f"_seed{self.model_seed}" if self.model_seed else "")
     @property
     def experiment(self) -> str: return f"{self.phase}_{self.task}"
 
-def phase_matrix(phase: str = "phase6a", budgets=BUDGETS, tasks=PHASE_TASKS) -> list[Run]:
-    "HPO runs (tasks that are not borrowed) then training runs (every task) of a phase."
+def phase_matrix(phase: str = "phase6a", budgets=BUDGETS, tasks=PHASE_TASKS, model_seeds=(0,)) -> list[Run]:
+    "HPO runs (tasks that are not borrowed) then training runs (every task, every model seed) of a phase."
     if phase not in PHASES: raise ValueError(f"unknown phase {phase!r}; expected one of {list(PHASES)}")
     for b in budgets: parse_budget(b)
     for t in tasks: parse_task(t)
     hpo = [Run("hpo", phase, b, t) for t in tasks if t not in BORROWED for b in budgets]
-    train = [Run("train", phase, b, t, BORROWED.get(t)) for t in tasks for b in budgets]
+    train = [Run("train", phase, b, t, BORROWED.get(t), s) for t in tasks for b in budgets for s in model_seeds]
     return hpo + train
 
 # %% ../nbs/foundations/09_experiments.ipynb #5a641e20
@@ -166,14 +167,14 @@ NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1]/"nbs"     # the no
 def run_phase(phase: str = "phase6a", budgets=BUDGETS, tasks=PHASE_TASKS, horizon: int | None = None, timescale: str | None = None,
               n_trials: int = 50, timeout_hours: float = 4.0, max_epochs: int | None = None, train_epochs: int | None = None,
               search_space_path: str = "configs/hpo/default_search.yaml", storage: str | None = None, device: str = "auto",
-              wandb_mode: str | None = None, dry_run: bool = False, root: Path | None = None) -> list[dict]:
+              wandb_mode: str | None = None, dry_run: bool = False, model_seeds=(0,), root: Path | None = None) -> list[dict]:
     "Execute the phase's HPO then training notebooks with papermill, skipping finished runs; returns one record per run."
     import papermill as pm
     from tqdm.auto import tqdm
     root = Path(root or project_root())
     nbs, runs_dir = NOTEBOOKS, root/"outputs"/"runs"/phase
     out = []
-    for run in (bar := tqdm(phase_matrix(phase, budgets, tasks), desc=phase)):
+    for run in (bar := tqdm(phase_matrix(phase, budgets, tasks, model_seeds), desc=phase)):
         bar.set_postfix_str(f"{run.kind} {run.budget} {run.task}")
         common = dict(config=str(experiment_config_path(run.task, root)), budget=run.budget, task=run.task, horizon=horizon, timescale=timescale,
                       device=device, wandb_mode=wandb_mode, experiment=run.experiment)
@@ -182,11 +183,12 @@ def run_phase(phase: str = "phase6a", budgets=BUDGETS, tasks=PHASE_TASKS, horizo
             params = dict(common, n_trials=n_trials, timeout_hours=timeout_hours, search_space_path=search_space_path, max_epochs=max_epochs,
                           storage=storage, fresh=False)
         else:
-            target, nb = results_path(run.experiment, run.budget, root=root), nbs/"04_train.ipynb"
+            target, nb = results_path(run.experiment, run.budget, model_seed=run.model_seed, root=root), nbs/"04_train.ipynb"
             best = hpo_best_path(run.experiment, run.budget, root)
             if run.borrowed_from and not best.exists() and not dry_run: best = borrow_params(phase, run.budget, run.task, root)
-            params = dict(common, hpo_best=str(best), hyperparameters={"epochs": train_epochs} if train_epochs else {}, fresh=False)
-        rec = dict(kind=run.kind, name=run.name, experiment=run.experiment, output=str(target), notebook=str(runs_dir/f"{run.kind}_{run.budget}_{run.task}.ipynb"))
+            params = dict(common, hpo_best=str(best), hyperparameters={"epochs": train_epochs} if train_epochs else {}, fresh=False,
+                          model_seed=run.model_seed)
+        rec = dict(kind=run.kind, name=run.name, experiment=run.experiment, output=str(target), notebook=str(runs_dir/f"{run.kind}_{run.name.removeprefix(phase + '_')}.ipynb"))
         if target.exists(): out.append({**rec, "status": "skipped (finished)"}); continue
         if dry_run: out.append({**rec, "status": "would run"}); continue
         runs_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""`fit_power_law` fits error = a * N^-alpha in log-log space; `fit_saturating_law` and `fit_joint_law` fit L = E + A/N^alpha (+ B/D^beta) as Hoffmann et al. (2022) did, with bootstrap intervals; `generate_scaling_report` draws and writes it all next to the baselines.
+"""`scaling_analysis` measures one experiment's test loss against model size: it averages the model seeds, gives paired block-bootstrap intervals over test windows and seeds, fits error = a * N^-alpha and L = E + A/N^alpha (+ B/D^beta) as Hoffmann et al. (2022) did, and states a verdict only where the intervals support it. `generate_scaling_report` draws it and writes it down.
 
 Docs: https://fints-scaling.github.io/fints_scaling/scaling.html.md"""
 
@@ -11,13 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+from .splits import too_small_to_judge
 from .storage import project_root, write_json_atomic
 
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'HUBER_DELTA', 'RESULT_COLUMNS', 'fit_power_law', 'interpret_alpha', 'fit_saturating_law', 'fit_joint_law',
-           'saturating_curve', 'result_row', 'read_json_files', 'load_experiment_results', 'plot_scaling_curve',
+__all__ = ['log', 'HUBER_DELTA', 'FIT_OPTIONS', 'RESULT_COLUMNS', 'BASELINES', 'fit_power_law', 'interpret_alpha',
+           'fit_saturating_law', 'fit_joint_law', 'saturating_curve', 'moving_blocks', 'block_length',
+           'bootstrap_curves', 'saturating_coverage', 'result_row', 'read_json_files', 'read_results',
+           'load_experiment_results', 'window_losses', 'scaling_analysis', 'scaling_verdict', 'plot_scaling_curve',
            'generate_scaling_report', 'compare_scaling_across_tasks']
 
 # %% ../nbs/05_scaling.ipynb #dd9a833b
@@ -38,6 +41,7 @@ def interpret_alpha(alpha: float) -> str:
 
 # %% ../nbs/05_scaling.ipynb #bd98a2ca
 HUBER_DELTA = 1e-3
+FIT_OPTIONS = dict(ftol=1e-15, gtol=1e-12, maxiter=5000)   # L-BFGS-B stops on the fit, not on SciPy's loose defaults
 
 def _lse_objective(theta, logx, logL, delta=HUBER_DELTA):
     "Huber loss of LSE(e, a_k - alpha_k log x_k) - log L and its gradient; theta = [e, a_1, alpha_1, a_2, alpha_2, ...]."
@@ -61,68 +65,123 @@ def _grid_losses(starts, logx, logL, delta=HUBER_DELTA):
     ar = np.abs(pred - logL[None])
     return np.where(ar <= delta, 0.5 * ar ** 2, delta * (ar - 0.5 * delta)).sum(1)
 
-def _fit_lse(logx, logL, grid, bounds, n_best=8, delta=HUBER_DELTA):
-    starts = np.array(list(itertools.product(*grid)), float)
-    order = np.argsort(_grid_losses(starts, logx, logL, delta))[:n_best]
-    best = None
-    for s in starts[order]:
-        res = optimize.minimize(_lse_objective, s, args=(logx, logL, delta), jac=True, method="L-BFGS-B", bounds=bounds)
-        if best is None or res.fun < best.fun: best = res
+def _fit_lse(logx, logL, starts, bounds, n_best=8, extra=None, delta=HUBER_DELTA):
+    "Best L-BFGS-B fit from the `n_best` grid starts with the lowest objective (and any `extra` starts): (theta, loss)."
+    s = starts[np.argsort(_grid_losses(starts, logx, logL, delta))[:n_best]]
+    if extra is not None: s = np.vstack([extra, s])
+    fits = [optimize.minimize(_lse_objective, x0, args=(logx, logL, delta), jac=True, method="L-BFGS-B", bounds=bounds, options=FIT_OPTIONS)
+            for x0 in s]
+    best = min(fits, key=lambda r: r.fun)
     return best.x, best.fun
 
-def _bootstrap(logx, logL, theta, bounds, n_boot, seed, delta=HUBER_DELTA):
-    rng, out = np.random.default_rng(seed), []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(logL), len(logL))
-        res = optimize.minimize(_lse_objective, theta, args=(logx[:, i], logL[i], delta), jac=True, method="L-BFGS-B", bounds=bounds)
-        out.append(res.x)
-    return np.array(out)
+def _interval(samples, level: float) -> list[float] | None:
+    "Percentile interval of `samples`; None when it has no width (then there is no interval to print)."
+    lo, hi = (float(v) for v in np.percentile(samples, [50 * (1 - level), 50 * (1 + level)]))
+    return None if not hi - lo > 1e-12 * max(1.0, abs(lo)) else [lo, hi]
 
-def _law(logx, logL, names, grid, bounds, n_boot, seed, level) -> dict:
-    if len(logL) < len(names) and n_boot: warnings.warn(f"{len(logL)} points for {len(names)} parameters: the fit is not determined")
-    theta, loss = _fit_lse(logx, logL, grid, bounds)
-    to_natural = lambda t: {n: float(np.exp(v)) if n in ("E", "A", "B") else float(v) for n, v in zip(names, t)}
-    out = {**to_natural(theta), "huber_loss": float(loss), "n_points": int(len(logL))}
-    if n_boot:
-        boot = np.array([list(to_natural(t).values()) for t in _bootstrap(logx, logL, theta, bounds, n_boot, seed)])
-        q = 50 * (1 - level), 50 * (1 + level)
-        out["ci"] = {n: [float(np.percentile(boot[:, j], q[0])), float(np.percentile(boot[:, j], q[1]))] for j, n in enumerate(names)}
-        out["ci_level"] = level
+def _natural(names, theta) -> dict:
+    return {n: float(np.exp(v)) if n in ("E", "A", "B") else float(v) for n, v in zip(names, theta)}
+
+def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, level=0.95) -> dict:
+    "Fit one law; intervals from refits to `replicates` [B, n] (resampled losses of the same points), else to resampled points."
+    L = np.asarray(L, float)
+    n_distinct = len({tuple(np.round(c, 9)) for c in logx.T})
+    out = {"n_points": int(len(L)), "n_distinct": n_distinct, "n_parameters": len(names)}
+    if n_distinct < len(names) + 2:
+        return {**out, "identifiable": False,
+                "reason": f"{n_distinct} distinct points for {len(names)} parameters: not identifiable (a law with k parameters needs k + 2)"}
+    starts = np.array(list(itertools.product(*grid)), float)
+    theta, loss = _fit_lse(logx, np.log(L), starts, bounds)
+    if np.isclose(starts, theta, rtol=0, atol=1e-6).all(1).any():
+        return {**out, "identifiable": False, "reason": "the fit did not leave its start grid: not identifiable from these points"}
+    if on_bound := [n for n, t, (lo, hi) in zip(names, theta, bounds) if min(t - lo, hi - t) < 1e-6]:
+        return {**out, "identifiable": False, "reason": f"{', '.join(on_bound)} sits on its bound: not identifiable from these points"}
+    out.update(_natural(names, theta), huber_loss=float(loss), identifiable=True)
+    rng = np.random.default_rng(seed)
+    if replicates is not None: samples = [(logx, np.log(r)) for r in np.asarray(replicates, float)]
+    else: samples = [(logx[:, i], np.log(L[i])) for i in rng.integers(0, len(L), (n_boot, len(L)))]
+    if samples:
+        boot = np.array([list(_natural(names, _fit_lse(x, y, starts, bounds, n_best=2, extra=theta[None])[0]).values()) for x, y in samples])
+        out["ci"] = {n: _interval(boot[:, j], level) for j, n in enumerate(names)}
+        out["ci_level"], out["n_boot"] = level, len(samples)
     return out
 
-def fit_saturating_law(N, L, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> dict:
+def fit_saturating_law(N, L, n_boot: int = 200, seed: int = 0, level: float = 0.95, replicates=None) -> dict:
     "E, A, alpha of L = E + A / N^alpha (Huber on log residuals, L-BFGS from a grid), with bootstrap intervals."
-    logN, logL = np.log(np.asarray(N, float))[None], np.log(np.asarray(L, float))
     grid = (np.linspace(-3, 1, 5), np.linspace(0, 25, 6), np.linspace(0, 2, 5))
-    return _law(logN, logL, ("E", "A", "alpha"), grid, [(-20, 10), (-20, 60), (0, 5)], n_boot, seed, level)
+    return _law(np.log(np.asarray(N, float))[None], L, ("E", "A", "alpha"), grid, [(-20, 10), (-20, 60), (0, 5)], replicates, n_boot, seed, level)
 
-def fit_joint_law(N, D, L, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> dict:
+def fit_joint_law(N, D, L, n_boot: int = 200, seed: int = 0, level: float = 0.95, replicates=None) -> dict:
     "E, A, alpha, B, beta of L = E + A / N^alpha + B / D^beta, fitted as `fit_saturating_law`."
-    logx, logL = np.log(np.vstack([np.asarray(N, float), np.asarray(D, float)])), np.log(np.asarray(L, float))
+    logx = np.log(np.vstack([np.asarray(N, float), np.asarray(D, float)]))
     grid = (np.linspace(-2, 0, 3), [0, 5, 10, 20], [0.1, 0.5, 1.0], [0, 5, 10, 20], [0.1, 0.5, 1.0])
-    names = ("E", "A", "alpha", "B", "beta")
-    return _law(logx, logL, names, grid, [(-20, 10), (-20, 60), (0, 5), (-20, 60), (0, 5)], n_boot, seed, level)
+    return _law(logx, L, ("E", "A", "alpha", "B", "beta"), grid, [(-20, 10), (-20, 60), (0, 5), (-20, 60), (0, 5)], replicates, n_boot, seed, level)
 
 def saturating_curve(fit: dict, N) -> np.ndarray:
     "L(N) of a saturating fit."
     return fit["E"] + fit["A"] / np.asarray(N, float) ** fit["alpha"]
 
+# %% ../nbs/05_scaling.ipynb #7d7f112c
+def moving_blocks(n: int, block: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    "`size` moving-block bootstrap resamples of `n` ordered items: blocks of `block` consecutive indices, started at random, cut to `n`."
+    block = max(1, min(block, n))
+    starts = rng.integers(0, n - block + 1, (size, -(-n // block)))
+    return (starts[:, :, None] + np.arange(block)).reshape(size, -1)[:, :n]
+
+def block_length(n: int, horizon: int = 1) -> int:
+    "Block length of the window bootstrap: n^(1/3) (the usual rate), and never shorter than twice the label horizon."
+    return max(2 * horizon, math.ceil(n ** (1 / 3)))
+
+def bootstrap_curves(losses: list, n_boot: int = 1000, block: int = 1, seed: int = 0) -> np.ndarray:
+    """Replicates [n_boot, K] of the mean loss of K models: test windows resampled in moving blocks (the same windows for every model,
+    so comparisons stay paired) and, within each model, its seeds resampled, their spread inflated by sqrt(S/(S-1)) for the few seeds."""
+    rng = np.random.default_rng(seed)
+    n = {np.shape(l)[-1] for l in losses}
+    if len(n) != 1: raise ValueError(f"every model must be scored on the same windows; got window counts {sorted(n)}")
+    idx = moving_blocks(n.pop(), block, n_boot, rng)
+    out = np.empty((n_boot, len(losses)))
+    for k, l in enumerate(losses):
+        l = np.atleast_2d(np.asarray(l, float))                               # [seeds, windows]
+        per_seed = np.stack([l[:, i].mean(1) for i in idx])                    # [n_boot, seeds] on each replicate's windows
+        S, centre = l.shape[0], per_seed.mean(1, keepdims=True)
+        if S == 1: out[:, k] = centre[:, 0]; continue
+        pick = rng.integers(0, S, (n_boot, S))
+        out[:, k] = centre[:, 0] + math.sqrt(S / (S - 1)) * (np.take_along_axis(per_seed, pick, 1) - centre).mean(1)
+    return out
+
+# %% ../nbs/05_scaling.ipynb #260923a5
+def saturating_coverage(n_reps: int = 30, n_boot: int = 100, n_seeds: int = 3, noise: float = 0.01, truth=(0.30, 2.0, 0.35),
+                        N=(1e4, 3e4, 1e5, 3e5, 1e6), seed: int = 0) -> dict:
+    "Share of `n_reps` simulated studies whose 95% interval for alpha holds the true alpha of L = E + A/N^alpha."
+    E, A, alpha = truth
+    N, rng = np.asarray(N, float), np.random.default_rng(seed)
+    hits, widths = [], []
+    for r in range(n_reps):
+        runs = (E + A / N ** alpha)[:, None] * (1 + noise * rng.normal(size=(len(N), n_seeds)))     # [budget, seed]
+        reps = bootstrap_curves([row[:, None] for row in runs], n_boot=n_boot, seed=seed + r)
+        ci = fit_saturating_law(N, runs.mean(1), replicates=reps)["ci"]["alpha"]
+        hits.append(ci is not None and ci[0] <= alpha <= ci[1]); widths.append(np.nan if ci is None else ci[1] - ci[0])
+    return {"coverage": float(np.mean(hits)), "n_reps": n_reps, "median_width": float(np.nanmedian(widths))}
+
 # %% ../nbs/05_scaling.ipynb #aa26357b
-RESULT_COLUMNS = ["experiment", "budget", "params", "train_fraction", "n_train", "train_loss", "val_loss", "test_loss", "accuracy",
-                  "test_auc", "test_auc_lo", "test_auc_hi", "majority_val_loss", "majority_test_loss", "logistic_val_loss",
-                  "logistic_test_loss", "logistic_test_auc", "precision", "recall", "f1", "best_epoch", "epochs", "seconds", "timestamp", "file"]
+RESULT_COLUMNS = ["experiment", "budget", "params", "params_non_embedding", "model_seed", "train_fraction", "n_train", "train_days", "train_loss",
+                  "val_loss", "test_loss", "accuracy", "test_auc", "test_auc_lo", "test_auc_hi", "majority_val_loss", "majority_test_loss",
+                  "logistic_val_loss", "logistic_test_loss", "logistic_test_auc", "precision", "recall", "f1", "best_epoch", "epochs",
+                  "converged", "seconds", "timestamp", "file"]
 
 def result_row(r: dict, file: str = "") -> dict:
     "One flat row of a results JSON."
     m, b = r["metrics"], r["baselines"]
     ci = m["test"].get("auc_ci95", [np.nan, np.nan])
-    return dict(experiment=r["experiment"], budget=r["budget"], params=r["params"], train_fraction=r.get("train_fraction", 1.0),
-                n_train=r["samples"]["train"], train_loss=m["train"]["loss"], val_loss=m["val"]["loss"], test_loss=m["test"]["loss"],
+    return dict(experiment=r["experiment"], budget=r["budget"], params=r["params"], params_non_embedding=r.get("params_non_embedding", np.nan),
+                model_seed=r.get("model_seed", 0), train_fraction=r.get("train_fraction", 1.0), n_train=r["samples"]["train"],
+                train_days=r.get("train_days", np.nan), train_loss=m["train"]["loss"], val_loss=m["val"]["loss"], test_loss=m["test"]["loss"],
                 accuracy=m["test"]["accuracy"], test_auc=m["test"]["auc"], test_auc_lo=ci[0], test_auc_hi=ci[1],
                 majority_val_loss=b["majority"]["val"]["loss"], majority_test_loss=b["majority"]["test"]["loss"],
                 logistic_val_loss=b["logistic"]["val"]["loss"], logistic_test_loss=b["logistic"]["test"]["loss"],
                 logistic_test_auc=b["logistic"]["test"]["auc"], precision=m["test"].get("precision", np.nan), recall=m["test"].get("recall", np.nan),
-                f1=m["test"].get("f1", np.nan), best_epoch=r["best_epoch"], epochs=r["epochs"], seconds=r["seconds"], timestamp=r.get("timestamp"), file=file)
+                f1=m["test"].get("f1", np.nan), best_epoch=r["best_epoch"], epochs=r["epochs"], converged=r.get("converged", r["best_epoch"] < r["epochs"]),
+                seconds=r["seconds"], timestamp=r.get("timestamp"), file=file)
 
 def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
     "Parsed JSON files; a file that cannot be read is skipped with a warning naming it."
@@ -132,91 +191,187 @@ def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
         except (OSError, json.JSONDecodeError) as e: warnings.warn(f"{p}: skipped, not a readable {what} ({e})")
     return out
 
+def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dict]]:
+    "Every readable results JSON of `experiment_name`."
+    return read_json_files((Path(results_dir or project_root()/"outputs"/"results")/experiment_name).glob("*.json"), "results JSON")
+
 def load_experiment_results(experiment_name: str, budgets=None, results_dir=None, all_fractions: bool = False) -> pd.DataFrame:
-    "One row per results JSON of `experiment_name` (full-data runs unless `all_fractions`), sorted by parameters."
-    d = Path(results_dir or project_root()/"outputs"/"results")/experiment_name
+    "One row per results JSON (per model seed) of `experiment_name`, full-data runs unless `all_fractions`, sorted by parameters."
     rows = []
-    for p, r in read_json_files(d.glob("*.json"), "results JSON"):
+    for p, r in read_results(experiment_name, results_dir):
         try: rows.append(result_row(r, str(p)))
         except (KeyError, TypeError) as e: warnings.warn(f"{p}: skipped, missing field {e}")
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     if budgets is not None: df = df[df.budget.isin(list(budgets))]
     if not all_fractions: df = df[df.train_fraction == 1.0]
-    return df.sort_values(["params", "train_fraction"]).reset_index(drop=True)
+    return df.sort_values(["params", "train_fraction", "model_seed"]).reset_index(drop=True)
+
+# %% ../nbs/05_scaling.ipynb #f9e8e8f2
+BASELINES = ("majority", "logistic")
+
+def window_losses(y, p) -> np.ndarray:
+    "Log loss of each window, probabilities clipped as `classification_metrics` clips them."
+    y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+def _groups(records: list[tuple[Path, dict]]) -> tuple[list[tuple], dict]:
+    "Runs with predictions grouped by (params, train_fraction), checked to share their test windows; the first run's predictions."
+    runs = [(p, r) for p, r in records if "predictions" in r]
+    if not runs: return [], {}
+    ref_path, ref = runs[0]
+    groups = {}
+    for p, r in runs:
+        if r["predictions"]["window"] != ref["predictions"]["window"]:
+            raise ValueError(f"{p}: its test windows differ from those of {ref_path}; runs of one experiment must share a split")
+        groups.setdefault((r["params"], r.get("train_fraction", 1.0)), []).append(r)
+    return sorted(groups.items()), ref["predictions"]
+
+def _diff(reps: np.ndarray, obs: np.ndarray, j: int, i: int, level: float) -> dict:
+    "Paired difference L_j - L_i with its block-bootstrap interval; `better` when the interval lies below 0."
+    ci = _interval(reps[:, j] - reps[:, i], level)
+    return {"difference": float(obs[j] - obs[i]), "ci": ci, "better": bool(ci is not None and ci[1] < 0)}
+
+def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_refits: int = 200, seed: int = 0, level: float = 0.95) -> dict:
+    "Test-loss scaling of one experiment's runs: points, paired comparisons, laws with intervals over windows and seeds, and the verdict."
+    groups, pred = _groups(records)
+    if not groups: return {"points": [], "verdict": {"judged": False, "sentence": "No runs with test predictions to analyse."}}
+    y, first = pred["y"], groups[0][1][0]
+    losses = [np.stack([window_losses(y, r["predictions"]["model"]) for r in runs]) for _, runs in groups]
+    losses += [window_losses(y, pred[b])[None] for b in BASELINES]
+    obs = np.array([l.mean() for l in losses])
+    block = block_length(len(y), first.get("horizon", 1))
+    reps = bootstrap_curves(losses, n_boot, block, seed)
+    full = [k for k, ((_, f), _) in enumerate(groups) if f == 1.0]
+    nb = {b: len(groups) + i for i, b in enumerate(BASELINES)}
+    points = []
+    for k in full:
+        runs = groups[k][1]
+        seed_losses = [r["metrics"]["test"]["loss"] for r in runs]
+        points.append({"budget": runs[0]["budget"], "params": int(runs[0]["params"]), "params_non_embedding": runs[0].get("params_non_embedding"),
+                       "n_seeds": len(runs), "test_loss": float(obs[k]), "test_loss_ci": _interval(reps[:, k], level),
+                       "test_loss_seed_sd": float(np.std(seed_losses, ddof=1)) if len(runs) > 1 else None,
+                       "val_loss_selection": float(np.mean([r["metrics"]["val"]["loss"] for r in runs])),
+                       "test_auc": float(np.mean([r["metrics"]["test"]["auc"] for r in runs])),
+                       "converged": all(r.get("converged", True) for r in runs), "model_seeds": [r.get("model_seed", 0) for r in runs]})
+    comparisons = [{"budget": groups[j][1][0]["budget"], "against": groups[i][1][0]["budget"], **_diff(reps, obs, j, i, level)}
+                   for i, j in zip(full, full[1:])]
+    comparisons += [{"budget": groups[j][1][0]["budget"], "against": b, **_diff(reps, obs, j, nb[b], level)} for j in full for b in BASELINES]
+    summary = first["split"].get("summary", {})
+    out = {"metric": "test_loss", "points": points, "comparisons": comparisons, "split": summary, "block_length": block,
+           "n_boot": n_boot, "ci_level": level, "baselines": {b: float(obs[nb[b]]) for b in BASELINES},
+           "baseline_ci": {b: _interval(reps[:, nb[b]], level) for b in BASELINES}}
+    N, L = np.array([p["params"] for p in points], float), obs[full]
+    if len(set(N)) >= 4:
+        alpha, a, r2 = fit_power_law(N, L)
+        out["power_law"] = {"alpha": alpha, "coefficient": a, "r_squared": r2, "identifiable": True,
+                            "alpha_ci": _interval([fit_power_law(N, r)[0] for r in reps[:, full]], level)}
+    else: out["power_law"] = {"identifiable": False, "reason": f"{len(set(N))} budgets for 2 parameters: not identifiable (needs 4)"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out["saturating_law"] = fit_saturating_law(N, L, replicates=reps[:n_refits, full], level=level)
+        cells = [k for k in range(len(groups))]
+        D = [np.mean([r.get("train_days", r["samples"]["train"]) for r in groups[k][1]]) for k in cells]
+        if len({f for (_, f), _ in groups}) >= 2:
+            out["joint_law"] = fit_joint_law([groups[k][0][0] for k in cells], D, obs[cells], replicates=reps[:n_refits, cells], level=level)
+            out["joint_law"]["points"] = [{"params": int(groups[k][0][0]), "train_fraction": groups[k][0][1], "train_days": float(D[k]),
+                                           "windows": int(groups[k][1][0]["samples"]["train"]), "test_loss": float(obs[k])} for k in cells]
+    out["verdict"] = scaling_verdict(out, [p["budget"] for p in points], reps[:, full], obs[full], level)
+    return out
+
+def _fmt_ci(ci, digits=3) -> str:
+    return "no interval" if ci is None else f"95% CI {ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
+
+def scaling_verdict(a: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarray, level: float = 0.95) -> dict:
+    "Whether test loss falls significantly with N, over which budgets, and against the baselines: fields and one paragraph."
+    reasons = too_small_to_judge(a["split"]) if a["split"] else ["the runs record no split summary"]
+    v = {"judged": not reasons, "reasons": reasons, "metric": "test_loss", "budgets": budgets,
+         "unconverged": [p["budget"] for p in a["points"] if not p["converged"]]}
+    if reasons:
+        return {**v, "sentence": "No verdict: " + "; ".join(reasons) + ". Differences in test loss on so few windows or positives are mostly luck."}
+    K = len(budgets)
+    better = lambda j, i: (ci := _interval(reps[:, j] - reps[:, i], level)) is not None and ci[1] < 0
+    plateau = next(i for i in range(K) if not any(better(j, i) for j in range(K) if j != i)) if K else None
+    best = int(np.argmin(obs)) if K else None
+    pl = a["power_law"]
+    v.update(best_budget=budgets[best] if K else None, plateau_from=budgets[plateau] if K else None,
+             significant_range=[budgets[0], budgets[plateau]] if K and plateau > 0 else None,
+             alpha=pl.get("alpha"), alpha_ci=pl.get("alpha_ci"),
+             loss_falls_with_n=bool(pl.get("alpha_ci") and pl["alpha_ci"][0] > 0) if pl["identifiable"] else None)
+    parts = []
+    if not pl["identifiable"]: parts.append(f"With {K} budget(s) the power law is {pl['reason']}.")
+    elif v["loss_falls_with_n"]: parts.append(f"Test loss falls with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}), "
+                                              f"so 10x parameters multiplies it by {10 ** -pl['alpha']:.3f}.")
+    elif pl.get("alpha_ci") and pl["alpha_ci"][1] < 0: parts.append(f"Test loss rises with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}).")
+    else: parts.append(f"No significant power-law trend in test loss with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}).")
+    if K >= 2:
+        parts.append(f"Paired on the same test windows, the loss falls significantly from {budgets[0]} to {budgets[plateau]}, and no budget is "
+                     f"significantly better than {budgets[plateau]}." if plateau > 0 else
+                     f"Paired on the same test windows, no budget is significantly better than the smallest, {budgets[0]}.")
+    for b, name in (("logistic", "logistic regression"), ("majority", "the majority baseline")):
+        c = next(c for c in a["comparisons"] if c["budget"] == budgets[best] and c["against"] == b)
+        v[f"beats_{b}"] = c["better"]
+        worse = c["ci"] is not None and c["ci"][0] > 0
+        parts.append(f"The best budget, {budgets[best]}, {'beats' if c['better'] else 'is significantly worse than' if worse else 'does not significantly beat'} "
+                     f"{name}: test-loss difference {c['difference']:+.4f} ({_fmt_ci(c['ci'], 4)}).")
+    if v["unconverged"]: parts.append(f"Not converged (best epoch = last epoch): {', '.join(v['unconverged'])}; their losses may be too high.")
+    return {**v, "sentence": " ".join(parts)}
 
 # %% ../nbs/05_scaling.ipynb #f09b65c6
-def plot_scaling_curve(results: pd.DataFrame, metric: str = "val_loss", output_path=None, title: str | None = None, ax=None,
-                       saturating: dict | None = None):
-    "Log-log scaling plot of `metric` against parameters with the fitted laws and the baselines; saved as PNG if `output_path`."
+def plot_scaling_curve(results: pd.DataFrame, metric: str = "test_loss", output_path=None, title: str | None = None, ax=None,
+                       analysis: dict | None = None):
+    "Log-log plot of `metric` against parameters: each seed, the mean per budget with its interval, the fitted laws and the baselines."
     import matplotlib.pyplot as plt
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.2))
     df = results.dropna(subset=[metric])
-    ax.loglog(df.params, df[metric], "o", color="tab:blue", label="PatchTST runs", zorder=3)
-    for b, n, v in zip(df.budget, df.params, df[metric]): ax.annotate(b, (n, v), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    xs = np.logspace(np.log10(df.params.min()) - 0.1, np.log10(df.params.max()) + 0.1, 100) if len(df) else np.array([])
-    if len(df) >= 2 and df.params.nunique() >= 2:
-        alpha, a, r2 = fit_power_law(df.params, df[metric])
-        ax.loglog(xs, a * xs ** -alpha, "-", color="tab:blue", alpha=0.7, label=f"power law: alpha = {alpha:.3f}, R$^2$ = {r2:.2f}")
-    if saturating:
-        ax.loglog(xs, saturating_curve(saturating, xs), "--", color="tab:purple",
-                  label=f"E + A/N$^\\alpha$: E = {saturating['E']:.3f}, alpha = {saturating['alpha']:.2f}")
+    mean = df.groupby("params", as_index=False).agg(budget=("budget", "first"), value=(metric, "mean"), n=(metric, "size"))
+    ax.loglog(df.params, df[metric], ".", color="tab:blue", alpha=0.35, label="one model seed")
+    cis = {p["params"]: p["test_loss_ci"] for p in (analysis or {}).get("points", []) if p.get("test_loss_ci")} if metric == "test_loss" else {}
+    err = np.array([[m - cis[n][0], cis[n][1] - m] if n in cis else [0, 0] for n, m in zip(mean.params, mean.value)]).T.reshape(2, -1)
+    ax.errorbar(mean.params, mean.value, yerr=err, fmt="o", color="tab:blue", capsize=3, zorder=3,
+                label="mean over seeds" + (" (95% CI: windows and seeds)" if cis else ""))
+    for b, n, v in zip(mean.budget, mean.params, mean.value): ax.annotate(b, (n, v), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    xs = np.logspace(np.log10(mean.params.min()) - 0.1, np.log10(mean.params.max()) + 0.1, 100) if len(mean) else np.array([])
+    if mean.params.nunique() >= 2:
+        alpha, a, r2 = fit_power_law(mean.params, mean.value)
+        ci = ((analysis or {}).get("power_law") or {}).get("alpha_ci") if metric == "test_loss" else None
+        ax.loglog(xs, a * xs ** -alpha, "-", color="tab:blue", alpha=0.6,
+                  label=f"power law: alpha = {alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + f", R$^2$ = {r2:.2f}")
+    sat = (analysis or {}).get("saturating_law") or {}
+    if metric == "test_loss" and sat.get("identifiable"):
+        ax.loglog(xs, saturating_curve(sat, xs), "--", color="tab:purple", label=f"E + A/N$^\\alpha$: E = {sat['E']:.3f}, alpha = {sat['alpha']:.2f}")
     split = metric.split("_")[0]
     for name, color in (("majority", "k"), ("logistic", "tab:orange")):
         col = f"{name}_{split}_loss"
         if metric.endswith("loss") and col in df and len(df): ax.axhline(df[col].median(), color=color, ls=":", lw=1.2, label=f"{name} baseline ({split})")
-    ax.set(xlabel="parameters N", ylabel=metric.replace("_", " "), title=title or metric)
+    what = metric.replace("_", " ") + (" (the selection metric)" if split == "val" else "")
+    ax.set(xlabel="parameters N", ylabel=what, title=title or what)
     ax.legend(fontsize=7); ax.grid(True, which="both", alpha=0.2)
     if output_path:
         Path(output_path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(output_path, dpi=120, bbox_inches="tight")
     return fig
 
 # %% ../nbs/05_scaling.ipynb #9356c972
-def generate_scaling_report(experiment_name: str, output_dir="outputs/figures", metric: str = "val_loss", results_dir=None,
-                            n_boot: int = 200, seed: int = 0) -> dict:
-    "Fit, plot and write the scaling report of one experiment; returns it."
+def generate_scaling_report(experiment_name: str, output_dir="outputs/figures", results_dir=None, n_boot: int = 1000, seed: int = 0) -> dict:
+    "Analyse, plot and write the test-loss scaling report of one experiment (`{experiment}_scaling.png/json`); returns it."
     out_dir = Path(output_dir) if Path(output_dir).is_absolute() else project_root()/output_dir
-    df = load_experiment_results(experiment_name, results_dir=results_dir)
-    report = {"experiment": experiment_name, "metric": metric,
-              "data_points": [{"budget": r.budget, "params": int(r.params), metric: float(getattr(r, metric)), "test_loss": float(r.test_loss),
-                               "test_auc": float(r.test_auc), "test_auc_ci95": [float(r.test_auc_lo), float(r.test_auc_hi)]} for r in df.itertuples()]}
-    if len(df) and metric.endswith("loss"):
-        split = metric.split("_")[0]
-        report["baselines"] = {n: float(df[f"{n}_{split}_loss"].median()) for n in ("majority", "logistic")}
-        report["baselines"]["logistic_test_auc"] = float(df.logistic_test_auc.median())
-    sat = None
-    if df.params.nunique() >= 2:
-        alpha, a, r2 = fit_power_law(df.params, df[metric])
-        boot = np.random.default_rng(seed).integers(0, len(df), (n_boot, len(df)))
-        alphas = [fit_power_law(df.params.to_numpy()[i], df[metric].to_numpy()[i])[0] for i in boot if len(set(df.params.to_numpy()[i])) >= 2]
-        report["fit_results"] = {"alpha": alpha, "coefficient": a, "r_squared": r2,
-                                 "alpha_ci95": [float(np.percentile(alphas, 2.5)), float(np.percentile(alphas, 97.5))] if alphas else None}
-        report["interpretation"] = interpret_alpha(alpha)
-        if "baselines" in report:
-            best = float(df[metric].min())
-            report["versus_baseline"] = (f"best {metric} {best:.4f} against majority {report['baselines']['majority']:.4f} and logistic regression "
-                                         f"{report['baselines']['logistic']:.4f}: " + ("below both" if best < min(report['baselines']['majority'], report['baselines']['logistic'])
-                                         else "not below both baselines"))
-        if df.params.nunique() >= 3:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                sat = fit_saturating_law(df.params, df[metric], n_boot=n_boot, seed=seed)
-            report["saturating_fit"] = sat
-    else:
-        report["fit_results"] = None
-        report["interpretation"] = f"{df.params.nunique()} budget(s) with results: at least two are needed to fit a law"
-    full = load_experiment_results(experiment_name, results_dir=results_dir, all_fractions=True)
-    if full.n_train.nunique() >= 2 and len(full) >= 6:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            report["joint_fit"] = fit_joint_law(full.params, full.n_train, full[metric], n_boot=n_boot, seed=seed)
+    a = scaling_analysis(read_results(experiment_name, results_dir), n_boot=n_boot, seed=seed)
+    pl = a.get("power_law") or {}
+    report = {"experiment": experiment_name, "metric": "test_loss",
+              "fit_results": {"alpha": pl["alpha"], "coefficient": pl["coefficient"], "r_squared": pl["r_squared"], "alpha_ci95": pl["alpha_ci"]}
+              if pl.get("identifiable") else None,
+              "data_points": a["points"], "verdict": a["verdict"],
+              "interpretation": interpret_alpha(pl["alpha"]) if pl.get("identifiable") else pl.get("reason", "no runs"),
+              **{k: a[k] for k in ("comparisons", "split", "baselines", "baseline_ci", "block_length", "n_boot", "ci_level") if k in a},
+              **{name: a[k] for name, k in (("saturating_fit", "saturating_law"), ("joint_fit", "joint_law")) if k in a}}
     png = out_dir/f"{experiment_name}_scaling.png"
-    fig = plot_scaling_curve(df, metric, png, title=f"{experiment_name}: {metric} against parameters", saturating=sat)
+    fig = plot_scaling_curve(load_experiment_results(experiment_name, results_dir=results_dir), "test_loss", png,
+                             title=f"{experiment_name}: test loss against parameters", analysis=a)
     import matplotlib.pyplot as plt; plt.close(fig)
     report["figure"] = str(png)
     write_json_atomic(report, out_dir/f"{experiment_name}_scaling.json")
     return report
 
-def compare_scaling_across_tasks(tasks, output_path=None, metric: str = "val_loss", results_dir=None):
+def compare_scaling_across_tasks(tasks, output_path=None, metric: str = "test_loss", results_dir=None):
     "One scaling panel per experiment (task), side by side; saved as PNG if `output_path`."
     import matplotlib.pyplot as plt
     tasks = list(tasks)
