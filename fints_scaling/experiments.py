@@ -232,7 +232,7 @@ def experiments_cli(argv=None) -> int:
                 print(p)
             return 0
         for rec in run_phase(a.phase, a.budgets, a.tasks, a.horizon, a.timescale, a.n_trials, a.timeout, a.max_epochs, a.train_epochs,
-                             a.search_space, a.storage, a.device, a.wandb_mode, a.dry_run, root):
+                             a.search_space, a.storage, a.device, a.wandb_mode, a.dry_run, root=root):
             print(f"{rec['status']:<20} {rec['name']:<36} {rec['output']}")
         return 0
     except (ValueError, FileNotFoundError) as e:
