@@ -23,7 +23,7 @@ splits = ChunkSplitter(len(df), context_length=60, horizon=1).split()
 w = TensorWindows.from_frame(df, threshold_labels(df, 1, 1), splits, device=args.device)
 
 class PerSample(Dataset):
-    "The replaced system's way: one window at a time, from host arrays."
+    "The per-sample way: one window at a time, from host arrays, through a DataLoader."
     def __init__(self, x, y, idx, ctx): self.x, self.y, self.idx, self.ctx = x, y, idx, ctx
     def __len__(self): return len(self.idx)
     def __getitem__(self, i):
