@@ -89,7 +89,7 @@ def export_results_csv(output_path="outputs/results/all_results.csv", results_di
 
 def _ci(ci, d: int = 4) -> str: return "no interval" if not ci else f"[{ci[0]:.{d}f}, {ci[1]:.{d}f}]"
 
-def _experiment_section(e: str, rep: dict, runs: pd.DataFrame, rel) -> list[str]:
+def _experiment_section(e: str, rep: dict, rel) -> list[str]:
     "The Markdown of one experiment: verdict, split, laws, comparisons, runs, figure."
     v, sp, fr = rep["verdict"], rep.get("split") or {}, rep.get("fit_results")
     lines = [f"## {e}", "", f"**Verdict** (test loss, mean over model seeds; 95% intervals resample test windows in blocks of {rep.get('block_length')} "
@@ -114,7 +114,7 @@ def _experiment_section(e: str, rep: dict, runs: pd.DataFrame, rel) -> list[str]
                      f"{sd} | {p['val_loss_selection']:.4f} | {p['test_auc']:.3f} | {'yes' if p['converged'] else '**no**'} |")
     b = rep.get("baselines", {})
     if b: lines += ["", f"Baselines on the same test windows: majority (val's positive rate) {b['majority']:.4f}, logistic regression (C chosen on val) "
-                    f"{b['logistic']:.4f}. Runs: {len(runs)} ({runs.model_seed.nunique()} model seeds per budget at most)."]
+                    f"{b['logistic']:.4f}. Full-data runs: {sum(p['n_seeds'] for p in rep['data_points'])}."]
     return lines + ["", f"![{e} scaling]({rel(rep['figure'])})", ""]
 
 def generate_experiment_summary_report(output_path="outputs/results/summary_report.md", results_dir=None, hpo_dir=None,
@@ -129,7 +129,7 @@ def generate_experiment_summary_report(output_path="outputs/results/summary_repo
     if not len(tr): lines += ["No training results yet: run `make demo`, or `fints-train` / `fints-experiments run`.", ""]
     for e in sorted(tr.experiment.unique()):
         rep = generate_scaling_report(e, fig_dir, results_dir=results_dir, n_boot=n_boot)
-        lines += _experiment_section(e, rep, load_experiment_results(e, results_dir=results_dir), lambda f: os.path.relpath(f, p.parent))
+        lines += _experiment_section(e, rep, lambda f: os.path.relpath(f, p.parent))
     if len(hp):
         lines += ["## HPO (val loss: the selection metric)", "",
                   "| experiment | budget | learning rate | epochs | weight decay | warmup | dropout | best val loss | trials | borrowed |",

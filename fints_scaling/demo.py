@@ -26,7 +26,7 @@ def run_demo(budgets=DEMO_BUDGETS, task: str = "threshold_1pct", horizon: int = 
              fractions=(0.25, 0.5), fraction_budgets=("30K", "300K"), n_boot: int = 1000, wandb_mode: str | None = "disabled",
              device: str = "auto", root: Path | None = None) -> dict:
     "Run the demo sweep (HPO per budget, `seeds` model seeds per budget, data-size runs) and write the reports; returns what it wrote."
-    if seeds < 1: raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    if seeds < 1: raise ValueError(f"seeds must be at least 1, got {seeds}")
     root, t0 = Path(root or project_root()), time.perf_counter()
     phase, experiment = "demo", f"demo_{task}"
     runs = run_phase(phase, budgets, (task,), horizon=horizon, n_trials=n_trials, max_epochs=max_epochs, device=device,

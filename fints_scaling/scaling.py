@@ -20,8 +20,8 @@ log = logging.getLogger("fints_scaling")
 __all__ = ['log', 'HUBER_DELTA', 'FIT_OPTIONS', 'RESULT_COLUMNS', 'BASELINES', 'fit_power_law', 'interpret_alpha',
            'fit_saturating_law', 'fit_joint_law', 'saturating_curve', 'moving_blocks', 'block_length',
            'bootstrap_curves', 'saturating_coverage', 'result_row', 'read_json_files', 'read_results',
-           'load_experiment_results', 'window_losses', 'scaling_analysis', 'scaling_verdict', 'plot_scaling_curve',
-           'generate_scaling_report', 'compare_scaling_across_tasks']
+           'load_experiment_results', 'results_frame', 'window_losses', 'scaling_analysis', 'scaling_verdict',
+           'plot_scaling_curve', 'generate_scaling_report', 'compare_scaling_across_tasks']
 
 # %% ../nbs/05_scaling.ipynb #dd9a833b
 def fit_power_law(params, errors) -> tuple[float, float, float]:
@@ -142,7 +142,7 @@ def bootstrap_curves(losses: list, n_boot: int = 1000, block: int = 1, seed: int
     out = np.empty((n_boot, len(losses)))
     for k, l in enumerate(losses):
         l = np.atleast_2d(np.asarray(l, float))                               # [seeds, windows]
-        per_seed = np.stack([l[:, i].mean(1) for i in idx])                    # [n_boot, seeds] on each replicate's windows
+        per_seed = l[:, idx].mean(2).T                                         # [n_boot, seeds] on each replicate's windows
         S, centre = l.shape[0], per_seed.mean(1, keepdims=True)
         if S == 1: out[:, k] = centre[:, 0]; continue
         pick = rng.integers(0, S, (n_boot, S))
@@ -197,10 +197,18 @@ def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dic
 
 def load_experiment_results(experiment_name: str, budgets=None, results_dir=None, all_fractions: bool = False) -> pd.DataFrame:
     "One row per results JSON (per model seed) of `experiment_name`, full-data runs unless `all_fractions`, sorted by parameters."
+    return results_frame(_rows(read_results(experiment_name, results_dir)), budgets, all_fractions)
+
+def _rows(records: list[tuple[Path, dict]]) -> list[dict]:
+    "`result_row` of each record; a record missing a field is skipped with a warning naming its file."
     rows = []
-    for p, r in read_results(experiment_name, results_dir):
+    for p, r in records:
         try: rows.append(result_row(r, str(p)))
         except (KeyError, TypeError) as e: warnings.warn(f"{p}: skipped, missing field {e}")
+    return rows
+
+def results_frame(rows: list[dict], budgets=None, all_fractions: bool = False) -> pd.DataFrame:
+    "`result_row`s as a frame: full-data runs unless `all_fractions`, of `budgets` if given, sorted by parameters and seed."
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     if budgets is not None: df = df[df.budget.isin(list(budgets))]
     if not all_fractions: df = df[df.train_fraction == 1.0]
@@ -269,7 +277,7 @@ def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_ref
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out["saturating_law"] = fit_saturating_law(N, L, replicates=reps[:n_refits, full], level=level)
-        cells = [k for k in range(len(groups))]
+        cells = range(len(groups))
         D = [np.mean([r.get("train_days", r["samples"]["train"]) for r in groups[k][1]]) for k in cells]
         if len({f for (_, f), _ in groups}) >= 2:
             out["joint_law"] = fit_joint_law([groups[k][0][0] for k in cells], D, obs[cells], replicates=reps[:n_refits, cells], level=level)
@@ -354,7 +362,8 @@ def plot_scaling_curve(results: pd.DataFrame, metric: str = "test_loss", output_
 def generate_scaling_report(experiment_name: str, output_dir="outputs/figures", results_dir=None, n_boot: int = 1000, seed: int = 0) -> dict:
     "Analyse, plot and write the test-loss scaling report of one experiment (`{experiment}_scaling.png/json`); returns it."
     out_dir = Path(output_dir) if Path(output_dir).is_absolute() else project_root()/output_dir
-    a = scaling_analysis(read_results(experiment_name, results_dir), n_boot=n_boot, seed=seed)
+    records = read_results(experiment_name, results_dir)
+    a = scaling_analysis(records, n_boot=n_boot, seed=seed)
     pl = a.get("power_law") or {}
     report = {"experiment": experiment_name, "metric": "test_loss",
               "fit_results": {"alpha": pl["alpha"], "coefficient": pl["coefficient"], "r_squared": pl["r_squared"], "alpha_ci95": pl["alpha_ci"]}
@@ -364,7 +373,7 @@ def generate_scaling_report(experiment_name: str, output_dir="outputs/figures", 
               **{k: a[k] for k in ("comparisons", "split", "baselines", "baseline_ci", "block_length", "n_boot", "ci_level") if k in a},
               **{name: a[k] for name, k in (("saturating_fit", "saturating_law"), ("joint_fit", "joint_law")) if k in a}}
     png = out_dir/f"{experiment_name}_scaling.png"
-    fig = plot_scaling_curve(load_experiment_results(experiment_name, results_dir=results_dir), "test_loss", png,
+    fig = plot_scaling_curve(results_frame(_rows(records)), "test_loss", png,
                              title=f"{experiment_name}: test loss against parameters", analysis=a)
     import matplotlib.pyplot as plt; plt.close(fig)
     report["figure"] = str(png)

@@ -256,13 +256,14 @@ def _labels(w: TensorWindows, idx: torch.Tensor) -> np.ndarray: return w.y[idx +
 
 def baseline_predictions(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42) -> dict:
     "Val and test probabilities of the majority (val's positive rate) and of logistic regression (C chosen on val loss)."
-    last = lambda idx: w.gather(idx)[0][:, -1].float().cpu().numpy()
-    tr, yv = w.train if train_idx is None else train_idx, _labels(w, w.val)
-    fits = [LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(last(tr), _labels(w, tr)) for c in LOGISTIC_CS]
-    best = min(fits, key=lambda m: log_loss(yv, m.predict_proba(last(w.val))[:, 1], labels=[0, 1]))
-    rate = float(yv.mean())
+    tr = w.train if train_idx is None else train_idx
+    X = {s: w.gather(i)[0][:, -1].float().cpu().numpy() for s, i in (("train", tr), ("val", w.val), ("test", w.test))}
+    y_tr, y_val = _labels(w, tr), _labels(w, w.val)
+    fits = [LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(X["train"], y_tr) for c in LOGISTIC_CS]
+    best = min(fits, key=lambda m: log_loss(y_val, m.predict_proba(X["val"])[:, 1], labels=[0, 1]))
+    rate = float(y_val.mean())
     return {"majority": {"val": np.full(len(w.val), rate), "test": np.full(len(w.test), rate), "chosen": {"rate": rate}},
-            "logistic": {s: best.predict_proba(last(i))[:, 1] for s, i in (("val", w.val), ("test", w.test))} | {"chosen": {"C": best.C}}}
+            "logistic": {s: best.predict_proba(X[s])[:, 1] for s in ("val", "test")} | {"chosen": {"C": best.C}}}
 
 def baseline_metrics(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42, predictions: dict | None = None) -> dict:
     "Val and test metrics of the two baselines, with the setting each chose on val."
@@ -335,7 +336,7 @@ def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", tas
         experiment=cfg.name, budget=budget, params=n_params, params_non_embedding=n_params - n_embedding_parameters(arch),
         budget_params=parse_budget(budget), architecture=asdict(arch), hyperparameters=asdict(hp), hpo_best=str(hpo_best) if hpo_best else None,
         borrowed_from=(hpo_doc or {}).get("borrowed_from"), task=cfg.task, horizon=cfg.horizon, timescale=cfg.timescale,
-        train_fraction=train_fraction, model_seed=model_seed, split_seed=cfg.seed,
+        train_fraction=train_fraction, model_seed=model_seed,
         samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
         train_days=len(data.splits.window_days(train_idx.cpu().numpy())),
         metrics=metrics, baselines=baselines, **record,
