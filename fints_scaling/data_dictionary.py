@@ -10,7 +10,7 @@ import argparse, sys
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
-from .storage import DataPaths, Manifest, ManifestError, atomic_path, file_md5
+from .storage import DataPaths, Manifest, ManifestError, atomic_path, file_md5, read_table
 from .sources import OHLCV
 from .features import FEATURES, A20, TIER_C
 
@@ -42,7 +42,7 @@ def get_column_descriptions(columns, file_type: str = "") -> pd.DataFrame:
 def get_file_stats(filepath, paths: DataPaths | None = None) -> dict:
     "Path, shape, date range, MD5 and the manifest's id and source of a parquet file."
     paths = paths or DataPaths.default()
-    df = pd.read_parquet(filepath)
+    df = read_table(filepath)
     try: e = Manifest(paths).entry_for(filepath)
     except ManifestError: e = {"id": "(not in manifest)", "source": "unknown"}
     dates = df["Date"] if "Date" in df else pd.Series(dtype="datetime64[ns]")

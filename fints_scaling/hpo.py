@@ -6,19 +6,20 @@ Docs: https://fints-scaling.github.io/fints_scaling/hpo.html.md"""
 
 # %% ../nbs/03_hpo.ipynb #e91ee2be
 from __future__ import annotations
-import argparse, hashlib, json, logging, os, socket, sys, time
-from dataclasses import asdict, replace
+import argparse, hashlib, json, logging, os, socket, sys, time, warnings
+from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 import optuna
 import torch
 import yaml
 from tqdm.auto import tqdm
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from .config import ExperimentConfig, git_commit, load_experiment_config, package_versions
 from .device import ThermalGuard, ThermalStop, choose_device
-from .model import build_model, model_config
+from .checks import check_count, check_positive, count, positive, run_command
+from .model import build_model, canonical_budget, model_config
 from .splits import get_hpo_subset
 from .storage import project_root, write_json_atomic
 from .tracking import Tracker
@@ -27,32 +28,79 @@ from .train import Hyperparameters, Trainer, prepare_experiment, seed_everything
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'FINISHED', 'load_search_space', 'suggest', 'default_storage', 'make_storage', 'startup_trials', 'make_pruner',
-           'sampler_seed', 'make_sampler', 'create_study', 'create_objective', 'hpo_best_path', 'save_best_params',
-           'optimize', 'run_hpo', 'run_worker', 'hpo_cli']
+__all__ = ['log', 'CONNECT_TIMEOUT', 'FINISHED', 'check_search_space', 'load_search_space', 'cap_epochs', 'suggest',
+           'default_storage', 'make_storage', 'startup_trials', 'make_pruner', 'sampler_seed', 'TrialSeededSampler',
+           'create_study', 'create_objective', 'hpo_best_path', 'save_best_params', 'optimize', 'run_hpo', 'run_worker',
+           'hpo_cli']
 
 # %% ../nbs/03_hpo.ipynb #d7ee8913
-_TYPES = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high"), "categorical": ("choices",)}
+_TYPES = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high", "step"), "categorical": ("choices",)}
+_REQUIRED = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high"), "categorical": ("choices",)}
+_TOP = {"search_space", "pruning", "n_trials", "timeout_hours", "direction"}
+_PRUNING = {"enabled": bool, "patience": int, "min_trials": int}
+
+def _check_entry(name: str, spec) -> None:
+    "ValueError (without the file) if one search-space entry is malformed or reaches outside its hyperparameter's legal range."
+    if not isinstance(spec, dict) or spec.get("type") not in _TYPES:
+        raise ValueError(f"{name}: type must be one of {list(_TYPES)}, got {spec!r}")
+    kind = spec["type"]
+    if unknown := sorted(set(spec) - {"type", *_TYPES[kind]}): raise ValueError(f"{name}: unknown key(s) {unknown} for type {kind}; expected {list(_TYPES[kind])}")
+    if missing := [k for k in _REQUIRED[kind] if k not in spec]: raise ValueError(f"{name}: missing {missing}")
+    number = int if kind == "int" else (int, float)
+    for k in ("low", "high", "step"):
+        if k in spec and (isinstance(spec[k], bool) or not isinstance(spec[k], number)):
+            raise ValueError(f"{name}: {k} must be {'an integer' if kind == 'int' else 'a number'}, got {spec[k]!r}")
+    if kind == "categorical":
+        if not isinstance(spec["choices"], list) or not spec["choices"]: raise ValueError(f"{name}: choices must be a non-empty list, got {spec['choices']!r}")
+        values = spec["choices"]
+    else:
+        if not spec["low"] < spec["high"]: raise ValueError(f"{name}: low ({spec['low']}) must be below high ({spec['high']})")
+        if spec.get("step", 1) <= 0: raise ValueError(f"{name}: step must be > 0, got {spec['step']}")
+        if kind == "log_uniform" and spec["low"] <= 0: raise ValueError(f"{name}: log_uniform needs low > 0, got {spec['low']}")
+        values = [spec["low"], spec["high"]] if kind == "int" else [float(spec["low"]), float(spec["high"])]
+    for v in values:                                   # every value the sampler can return must be a legal hyperparameter
+        try: Hyperparameters(**{name: v})
+        except ValueError as e: raise ValueError(f"{name}: {kind} can give {v!r}, but {str(e).removeprefix('hyperparameters: ')}") from None
+
+def check_search_space(doc, where: str = "search space") -> dict:
+    "`doc` with its defaults filled in, after checking every key, type and bound; a ValueError naming `where` and the entry otherwise."
+    if not isinstance(doc, dict) or not isinstance(doc.get("search_space"), dict) or not doc["search_space"]:
+        raise ValueError(f"{where}: expected a mapping with a non-empty 'search_space'")
+    if unknown := sorted(set(doc) - _TOP): raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(_TOP)}")
+    known = [f.name for f in fields(Hyperparameters)]
+    try:
+        for name, spec in doc["search_space"].items():
+            if name not in known: raise ValueError(f"{name!r} is not a hyperparameter; expected one of {known}")
+            _check_entry(name, spec)
+        if "n_trials" in doc: check_count(doc["n_trials"], "n_trials")
+        if "timeout_hours" in doc: check_positive(doc["timeout_hours"], "timeout_hours")
+        pruning = doc.get("pruning", {"enabled": False})
+        if not isinstance(pruning, dict) or set(pruning) - set(_PRUNING):
+            raise ValueError(f"pruning must be a mapping of {list(_PRUNING)}, got {pruning!r}")
+        for k, typ in _PRUNING.items():
+            if k in pruning and (not isinstance(pruning[k], typ) or (typ is int and (isinstance(pruning[k], bool) or pruning[k] < 0))):
+                raise ValueError(f"pruning.{k} must be {'true or false' if typ is bool else 'an integer >= 0'}, got {pruning[k]!r}")
+        if doc.get("direction", "minimize") not in ("minimize", "maximize"): raise ValueError("direction must be minimize or maximize")
+    except ValueError as e: raise ValueError(f"{where}: {e}") from None
+    return {**doc, "pruning": pruning, "direction": doc.get("direction", "minimize")}
 
 def load_search_space(path) -> dict:
-    "Read and validate a search-space YAML: {'search_space': {...}, 'pruning': {...}, 'n_trials', 'timeout_hours', 'direction'}."
+    "Read and check a search-space YAML: {'search_space': {...}, 'pruning': {...}, 'n_trials', 'timeout_hours', 'direction'}."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such search-space file")
-    doc = yaml.safe_load(path.read_text())
-    if not isinstance(doc, dict) or not isinstance(doc.get("search_space"), dict) or not doc["search_space"]:
-        raise ValueError(f"{path}: expected a mapping with a non-empty 'search_space'")
-    known = set(Hyperparameters.__dataclass_fields__)
-    for name, spec in doc["search_space"].items():
-        if name not in known: raise ValueError(f"{path}: {name!r} is not a hyperparameter; expected one of {sorted(known)}")
-        if not isinstance(spec, dict) or spec.get("type") not in _TYPES:
-            raise ValueError(f"{path}: {name}: type must be one of {list(_TYPES)}, got {spec!r}")
-        if missing := [k for k in _TYPES[spec["type"]] if k not in spec]: raise ValueError(f"{path}: {name}: missing {missing}")
-        if spec["type"] != "categorical" and not spec["low"] < spec["high"]: raise ValueError(f"{path}: {name}: low must be below high")
-        if spec["type"] == "log_uniform" and spec["low"] <= 0: raise ValueError(f"{path}: {name}: log_uniform needs low > 0")
-    doc.setdefault("pruning", {"enabled": False})
-    doc.setdefault("direction", "minimize")
-    if doc["direction"] not in ("minimize", "maximize"): raise ValueError(f"{path}: direction must be minimize or maximize")
-    return doc
+    if not path.is_file(): raise FileNotFoundError(f"{path}: no such search-space file")
+    try: doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return check_search_space(doc, str(path))
+
+def cap_epochs(space: dict, max_epochs: int | None) -> dict:
+    "The search space with `epochs` limited to `max_epochs` (smoke runs); unchanged for None."
+    if max_epochs is None: return space
+    check_count(max_epochs, "max_epochs")
+    ep = space.get("epochs")
+    if ep is None: return {**space, "epochs": {"type": "categorical", "choices": [max_epochs]}}
+    if ep["type"] == "categorical": return {**space, "epochs": {**ep, "choices": sorted({min(c, max_epochs) for c in ep["choices"]})}}
+    low = min(ep["low"], max_epochs)
+    return {**space, "epochs": {"type": "int", "low": low, "high": max_epochs, "step": 1} if low < max_epochs else {"type": "categorical", "choices": [max_epochs]}}
 
 def suggest(trial: optuna.Trial, space: dict) -> dict:
     "Sample one value per entry of `space` from `trial`."
@@ -70,14 +118,24 @@ def default_storage(root: Path | None = None) -> str:
     p = Path(root or project_root())/"outputs"/"hpo"/"optuna.db"; p.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{p}"
 
+CONNECT_TIMEOUT = 5        # seconds a database server gets to answer before a storage URL counts as unreachable
+_RACE = ("already exists", "duplicate key", "database is locked")    # what losing the race to create Optuna's tables looks like
+
 def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace_period: int = 120, root: Path | None = None) -> RDBStorage:
-    "An RDB storage with heartbeat and retry of failed trials (up to 2 retries); retried while workers race to create the schema."
+    "An RDB storage with heartbeat and retry of stale trials (up to 2 retries); a bad or unreachable URL is a ValueError within seconds."
     from sqlalchemy.exc import SQLAlchemyError
+    url = storage or default_storage(root)
+    engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if url.startswith("postgresql") else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
     for attempt in range(5):
-        try: return RDBStorage(storage or default_storage(root), heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                               heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=2))
-        except SQLAlchemyError:                   # two workers on an empty database both create Optuna's tables: one loses, then finds them
-            if attempt == 4: raise
+        try: return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                               heartbeat_stale_trial_callback=retry)
+        except (SQLAlchemyError, ImportError) as e:       # two workers on an empty database both create the tables: one loses, then finds them
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            if attempt == 4 or not any(r in str(e) for r in _RACE):
+                raise ValueError(f"storage {url!r}: cannot open it ({reason}); check the URL, the server and its credentials") from None
             time.sleep(1 + attempt)
 
 def startup_trials(n_trials: int) -> int:
@@ -90,13 +148,24 @@ def make_pruner(pruning: dict | None, n_trials: int | None = None) -> optuna.pru
     startup = pruning.get("min_trials", 10) if n_trials is None else min(pruning.get("min_trials", 10), startup_trials(n_trials))
     return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=pruning.get("patience", 0))
 
-def sampler_seed(seed: int, budget: str, worker: str) -> int:
-    "A TPE seed of its own for each config seed, budget and worker: reproducible, and different wherever one of the three differs."
-    return int(hashlib.sha256(f"{seed}:{budget}:{worker}".encode()).hexdigest()[:8], 16)
+def sampler_seed(seed: int, budget: str, trial_number: int) -> int:
+    "The TPE seed of one trial: reproducible, and different for every config seed, budget and trial number."
+    return int(hashlib.sha256(f"{seed}:{budget}:{trial_number}".encode()).hexdigest()[:8], 16)
 
-def make_sampler(seed: int, n_trials: int) -> optuna.samplers.TPESampler:
-    "TPE with `seed` and a start-up phase scaled to the study's `n_trials`."
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(n_trials))
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    "TPE whose random state is set afresh for each trial from `sampler_seed(seed, budget, trial number)`."
+    def __init__(self, seed: int, budget: str, n_trials: int):
+        self.seed, self.budget, self.n_startup = seed, budget, startup_trials(n_trials)
+        self.tpe = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup)
+
+    def before_trial(self, study, trial):
+        self.tpe = optuna.samplers.TPESampler(seed=sampler_seed(self.seed, self.budget, trial.number), n_startup_trials=self.n_startup)
+        self.tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial): return self.tpe.infer_relative_search_space(study, trial)
+    def sample_relative(self, study, trial, search_space): return self.tpe.sample_relative(study, trial, search_space)
+    def sample_independent(self, study, trial, name, distribution): return self.tpe.sample_independent(study, trial, name, distribution)
+    def after_trial(self, study, trial, state, values): self.tpe.after_trial(study, trial, state, values)
 
 def create_study(experiment_name: str, budget: str, storage: str | RDBStorage | None = None, direction: str = "minimize",
                  sampler: optuna.samplers.BaseSampler | None = None, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
@@ -109,7 +178,7 @@ def create_study(experiment_name: str, budget: str, storage: str | RDBStorage | 
 def create_objective(config_path, budget: str, search_space: dict, task: str | None = None, horizon: int | None = None,
                      timescale: str | None = None, device: str = "auto", fixed: dict | None = None, wandb_mode: str | None = None,
                      mlflow: bool = True, mlflow_uri: str | None = None, progress: bool = False, experiment: str | None = None,
-                     root: Path | None = None):
+                     verify: bool = True, root: Path | None = None):
     "Objective(trial) -> best val loss of a model trained with the trial's hyperparameters on the HPO subset."
     root = Path(root or project_root())
     cfg = config_path if isinstance(config_path, ExperimentConfig) else load_experiment_config(config_path, root, check_data=False)
@@ -117,10 +186,11 @@ def create_objective(config_path, budget: str, search_space: dict, task: str | N
     if experiment: cfg = replace(cfg, name=experiment)
     space = search_space.get("search_space", search_space)
     dev = choose_device(device)
-    data = prepare_experiment(cfg, dev, root)
+    data = prepare_experiment(cfg, dev, root, verify)
     subset = torch.as_tensor(get_hpo_subset(data.splits, cfg.hpo_train_fraction, cfg.seed), device=dev)
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("sampler_seed", sampler_seed(cfg.seed, budget, trial.number))
         hp = Hyperparameters.from_dict({**(fixed or {}), **suggest(trial, space)})
         arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=root)
         seed_everything(cfg.model_seed + trial.number)
@@ -156,7 +226,8 @@ def save_best_params(study: optuna.Study, experiment_name: str, budget: str, ext
     if not done: raise ValueError(f"study {study.study_name!r} has no completed trial")
     best, attrs = study.best_trial, study.user_attrs
     times = [t.duration.total_seconds() for t in study.get_trials(deepcopy=False) if t.duration]
-    doc = dict(experiment=experiment_name, budget=budget, best_params=best.params, best_value=best.value,
+    cfg = attrs.get("config") or {}
+    doc = dict(experiment=experiment_name, budget=budget, task=cfg.get("task"), horizon=cfg.get("horizon"), best_params=best.params, best_value=best.value,
                n_trials_completed=len(done), n_trials_pruned=len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))),
                n_trials_failed=len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))), best_trial=best.number,
                **{k: best.user_attrs.get(k) for k in ("best_epoch", "converged", "batch_size_effective", "warmup_steps_effective", "worker", "sampler_seed")},
@@ -198,39 +269,53 @@ def optimize(study: optuna.Study, objective, n_trials: int, timeout_hours: float
         if guard: guard.check(on_stop=on_stop)
     if bar is not None: bar.close()
 
+def _check_study(study: optuna.Study, attrs: dict, storage: str):
+    "Refuse to add trials to a study that was started with other settings (search space, trial target, config, data)."
+    old = study.user_attrs
+    if "config" not in old: return
+    new = json.loads(json.dumps(attrs, default=str))
+    if diff := [k for k in new if k in old and old[k] != new[k]]:
+        shown = "; ".join(f"{k}: {json.dumps(old[k], default=str)[:120]} then, {json.dumps(new[k], default=str)[:120]} now" for k in diff)
+        raise ValueError(f"study {study.study_name!r} in {storage} was started with other settings ({shown}); "
+                         f"rerun with --fresh (fresh=True) to delete it and start over, or give --experiment a new name")
+
 def run_hpo(config_path, budget: str, n_trials: int = 50, timeout_hours: float = 4.0, search_space_path="configs/hpo/default_search.yaml",
             storage: str | None = None, task: str | None = None, horizon: int | None = None, timescale: str | None = None,
-            overrides: dict | None = None, fixed: dict | None = None, device: str = "auto", wandb_mode: str | None = None,
+            max_epochs: int | None = None, fixed: dict | None = None, device: str = "auto", wandb_mode: str | None = None,
             mlflow: bool = True, mlflow_uri: str | None = None, guard: ThermalGuard | None = None, fresh: bool = False,
             heartbeat_interval: int = 30, grace_period: int = 120, progress: bool = True, experiment: str | None = None,
-            root: Path | None = None) -> dict:
+            verify: bool = True, root: Path | None = None) -> dict:
     "Tune `budget` on an experiment; returns the best-params record (also written to outputs/hpo/{experiment}/{budget}_best.json)."
-    root = Path(root or project_root())
+    root, budget = Path(root or project_root()), canonical_budget(budget)
+    check_count(n_trials, "n_trials"); check_positive(timeout_hours, "timeout_hours")
     sp_path = Path(search_space_path)
     sp = load_search_space(sp_path if sp_path.is_absolute() or sp_path.exists() else root/sp_path)
-    space = {**sp["search_space"], **(overrides or {})}
+    space = cap_epochs(sp["search_space"], max_epochs)
+    Hyperparameters.from_dict(fixed, "fixed hyperparameters")
     objective = create_objective(config_path, budget, space, task, horizon, timescale, device, fixed, wandb_mode, mlflow, mlflow_uri,
-                                 experiment=experiment, root=root)
+                                 experiment=experiment, verify=verify, root=root)
     cfg = objective.config
-    rdb = make_storage(storage, heartbeat_interval, grace_period, root)
+    url = storage or default_storage(root)
+    rdb = make_storage(url, heartbeat_interval, grace_period, root)
     if fresh:
         try: optuna.delete_study(study_name=f"{cfg.name}_{budget}", storage=rdb)
         except KeyError: pass
-    study = create_study(cfg.name, budget, rdb, sp["direction"], pruner=make_pruner(sp.get("pruning"), n_trials))
-    worker = f"main@{len(study.trials)}"                      # a restarted study draws afresh instead of repeating its first trials
-    seed = sampler_seed(cfg.seed, budget, worker)
-    study.sampler = make_sampler(seed, n_trials)
-    attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning"))
+    study = create_study(cfg.name, budget, rdb, sp["direction"], TrialSeededSampler(cfg.seed, budget, n_trials),
+                         make_pruner(sp.get("pruning"), n_trials))
+    attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning")) | {"data_verified": verify}
+    _check_study(study, attrs, url)
     for k in sorted(attrs, key=lambda k: k == "config"): study.set_user_attr(k, attrs[k])      # config last: workers wait for it
     stop = lambda: study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(study, cfg.name, budget, root=root)
-    optimize(study, objective, n_trials, timeout_hours, guard, stop, progress, tags={"worker": worker, "sampler_seed": seed})
+    optimize(study, objective, n_trials, timeout_hours, guard, stop, progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"})
     return json.loads(save_best_params(study, cfg.name, budget, root=root).read_text())
 
 def run_worker(study_name: str, storage: str, n_trials: int | None = None, timeout_hours: float | None = None, device: str = "auto",
-               worker_seed: int | None = None, wandb_mode: str | None = None, mlflow: bool = True, mlflow_uri: str | None = None,
+               wandb_mode: str | None = None, mlflow: bool = True, mlflow_uri: str | None = None,
                guard: ThermalGuard | None = None, heartbeat_interval: int = 30, grace_period: int = 120, progress: bool = False,
                wait_seconds: float = 0, root: Path | None = None) -> int:
     "Join an existing study (waiting up to `wait_seconds` for it to appear) and run trials until it holds its target. Returns trials run."
+    if n_trials is not None: check_count(n_trials, "n_trials")
+    if timeout_hours is not None: check_positive(timeout_hours, "timeout_hours")
     rdb, deadline = make_storage(storage, heartbeat_interval, grace_period, root), time.monotonic() + wait_seconds
     while True:
         try: attrs = optuna.load_study(study_name=study_name, storage=rdb).user_attrs
@@ -240,15 +325,13 @@ def run_worker(study_name: str, storage: str, n_trials: int | None = None, timeo
     if attrs is None: raise ValueError(f"no study {study_name!r} in {storage}")
     if "config" not in attrs: raise ValueError(f"study {study_name!r} was not created by fints-hpo (no config attribute)")
     cfg, budget, space = ExperimentConfig(**attrs["config"]), attrs["budget"], attrs["search_space"]
-    target = n_trials or attrs.get("n_trials", 50)
-    worker = f"seed{worker_seed}" if worker_seed is not None else f"{socket.gethostname()}:{os.getpid()}"
-    seed = worker_seed if worker_seed is not None else sampler_seed(cfg.seed, budget, worker)
-    study = optuna.load_study(study_name=study_name, storage=rdb, sampler=make_sampler(seed, target),
-                              pruner=make_pruner(attrs.get("pruning"), target))
+    target = attrs.get("n_trials", 50) if n_trials is None else n_trials
+    study = optuna.load_study(study_name=study_name, storage=rdb, sampler=TrialSeededSampler(cfg.seed, budget, attrs.get("n_trials", target)),
+                              pruner=make_pruner(attrs.get("pruning"), attrs.get("n_trials", target)))
     objective = create_objective(cfg, budget, space, device=device, fixed=attrs.get("fixed"), wandb_mode=wandb_mode, mlflow=mlflow,
-                                 mlflow_uri=mlflow_uri, root=root)
+                                 mlflow_uri=mlflow_uri, verify=attrs.get("data_verified", True), root=root)
     before = len(study.trials)
-    optimize(study, objective, target, timeout_hours, guard, progress=progress, tags={"worker": worker, "sampler_seed": seed})
+    optimize(study, objective, target, timeout_hours, guard, progress=progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"})
     return len(study.trials) - before
 
 # %% ../nbs/03_hpo.ipynb #2eff4633
@@ -258,37 +341,37 @@ def hpo_cli(argv=None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", default="auto"); common.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
     common.add_argument("--no-mlflow", action="store_true"); common.add_argument("--mlflow-uri"); common.add_argument("--root")
-    common.add_argument("--timeout", type=float, help="hours"); common.add_argument("--n-trials", type=int)
-    common.add_argument("--heartbeat", type=int, default=30, help="seconds between trial heartbeats")
-    common.add_argument("--grace", type=int, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried")
+    common.add_argument("--timeout", type=positive, help="hours"); common.add_argument("--n-trials", type=count)
+    common.add_argument("--heartbeat", type=count, default=30, help="seconds between trial heartbeats")
+    common.add_argument("--grace", type=count, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried")
     if argv[:1] == ["worker"]:
         ap = argparse.ArgumentParser(prog="fints-hpo worker", parents=[common], description="Add a worker to an existing study.")
-        ap.add_argument("--study", required=True); ap.add_argument("--storage", required=True); ap.add_argument("--seed", type=int)
+        ap.add_argument("--study", required=True); ap.add_argument("--storage", required=True)
         ap.add_argument("--wait", type=float, default=0, help="seconds to wait for the study to be created")
         a = ap.parse_args(argv[1:])
-        try:
-            n = run_worker(a.study, a.storage, a.n_trials, a.timeout, a.device, a.seed, a.wandb_mode, not a.no_mlflow, a.mlflow_uri,
+        def work():
+            n = run_worker(a.study, a.storage, a.n_trials, a.timeout, a.device, a.wandb_mode, not a.no_mlflow, a.mlflow_uri,
                            ThermalGuard(), a.heartbeat, a.grace, wait_seconds=a.wait, root=a.root and Path(a.root))
-        except (ValueError, FileNotFoundError, ThermalStop) as e: print(f"fints-hpo worker: {e}", file=sys.stderr); return 2
-        print(f"{a.study}: this worker ran {n} trial(s)"); return 0
+            print(f"{a.study}: this worker ran {n} trial(s)")
+        return run_command("fints-hpo worker", work, (ThermalStop,))
     ap = argparse.ArgumentParser(prog="fints-hpo", parents=[common], description="Tune one budget on one experiment with Optuna.")
     ap.add_argument("--config", required=True); ap.add_argument("--budget", required=True)
     ap.add_argument("--search-space", default="configs/hpo/default_search.yaml"); ap.add_argument("--storage")
     ap.add_argument("--task"); ap.add_argument("--horizon", type=int); ap.add_argument("--timescale")
-    ap.add_argument("--max-epochs", type=int, help="cap the epochs range of the search space (smoke runs)")
+    ap.add_argument("--max-epochs", type=count, help="cap the epochs range of the search space (smoke runs)")
     ap.add_argument("--fresh", action="store_true", help="delete the study first")
+    ap.add_argument("--no-verify", action="store_true", help="tune on data no manifest vouches for (recorded in the study)")
     ap.add_argument("--experiment", help="experiment name for the study and outputs (default: the config's)")
     a = ap.parse_args(argv)
     root = a.root and Path(a.root)
-    try:
+
+    def tune():
         sp = load_search_space(Path(a.search_space) if Path(a.search_space).exists() else Path(root or project_root())/a.search_space)
-        ep = sp["search_space"].get("epochs")
-        overrides = {"epochs": {**ep, "low": min(ep["low"], a.max_epochs), "high": a.max_epochs, "step": 1}} if a.max_epochs and ep else None
-        best = run_hpo(a.config, a.budget, a.n_trials or sp.get("n_trials", 50), a.timeout if a.timeout is not None else sp.get("timeout_hours", 4.0),
-                       a.search_space, a.storage, a.task, a.horizon, a.timescale, overrides, None, a.device, a.wandb_mode, not a.no_mlflow,
-                       a.mlflow_uri, ThermalGuard(), a.fresh, a.heartbeat, a.grace, experiment=a.experiment, root=root)
-    except (ValueError, FileNotFoundError, ThermalStop) as e: print(f"fints-hpo: {e}", file=sys.stderr); return 2
-    print(f"{best['study_name']}: best val loss {best['best_value']:.4f} after {best['n_trials_completed']} completed, "
-          f"{best['n_trials_pruned']} pruned; {best['best_params']}")
-    print(hpo_best_path(best["experiment"], best["budget"], root))
-    return 0
+        best = run_hpo(a.config, a.budget, sp.get("n_trials", 50) if a.n_trials is None else a.n_trials,
+                       sp.get("timeout_hours", 4.0) if a.timeout is None else a.timeout, a.search_space, a.storage, a.task, a.horizon,
+                       a.timescale, a.max_epochs, None, a.device, a.wandb_mode, not a.no_mlflow, a.mlflow_uri, ThermalGuard(), a.fresh,
+                       a.heartbeat, a.grace, experiment=a.experiment, verify=not a.no_verify, root=root)
+        print(f"{best['study_name']}: best val loss {best['best_value']:.4f} after {best['n_trials_completed']} completed, "
+              f"{best['n_trials_pruned']} pruned; {best['best_params']}")
+        print(hpo_best_path(best["experiment"], best["budget"], root))
+    return run_command("fints-hpo", tune, (ThermalStop,))

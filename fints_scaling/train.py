@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #8ce7d575
 from __future__ import annotations
-import argparse, copy, hashlib, json, logging, math, sys, time
+import argparse, copy, hashlib, json, logging, math, time
 from dataclasses import dataclass, asdict, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,9 +20,10 @@ from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss
 from tqdm.auto import tqdm
 from .config import ExperimentConfig, experiment_config_path, git_commit, load_experiment_config, package_versions
 from .device import ThermalGuard, ThermalStop, amp_dtype, choose_device
-from .model import PatchTST, build_model, count_parameters, model_config, n_embedding_parameters, parse_budget
+from .checks import check_count, check_fields, check_positive, count, fraction, positive, run_command, seed
 from .splits import ChunkSplitter, Splits, data_subset, split_summary
-from .storage import DataPaths, Manifest, ManifestError, atomic_path, file_md5, project_root, write_json_atomic
+from .model import PatchTST, build_model, canonical_budget, count_parameters, model_config, n_embedding_parameters, parse_budget
+from .storage import atomic_path, file_lock, project_root, read_table, verify_data_file, write_json_atomic
 from .tasks import parse_task, threshold_labels
 from .tracking import Tracker
 from .windows import TensorWindows
@@ -30,8 +31,8 @@ from .windows import TensorWindows
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'MIN_STEPS_PER_EPOCH', 'MAX_WARMUP_SHARE', 'LOGISTIC_CS', 'classification_metrics', 'bootstrap_auc',
-           'Hyperparameters', 'load_hyperparameters', 'warmup_cosine', 'Trainer', 'ExperimentData', 'verify_data_file',
+__all__ = ['log', 'MIN_STEPS_PER_EPOCH', 'MAX_WARMUP_SHARE', 'LOGISTIC_CS', 'HP_ARGS', 'classification_metrics', 'bootstrap_auc',
+           'Hyperparameters', 'load_hyperparameters', 'check_hpo_best', 'warmup_cosine', 'Trainer', 'ExperimentData',
            'prepare_experiment', 'baseline_predictions', 'baseline_metrics', 'results_path', 'seed_everything',
            'fraction_hyperparameters', 'run_training', 'train_cli']
 
@@ -70,25 +71,41 @@ class Hyperparameters:
     pos_weight: float | str | None = None
 
     def __post_init__(self):
-        for f, ok in (("learning_rate", self.learning_rate > 0), ("epochs", self.epochs >= 1), ("weight_decay", self.weight_decay >= 0),
-                      ("warmup_steps", self.warmup_steps >= 0), ("dropout", 0 <= self.dropout < 1), ("batch_size", self.batch_size >= 1),
-                      ("patience", self.patience >= 1), ("grad_clip", self.grad_clip > 0),
-                      ("pos_weight", self.pos_weight in (None, "auto") or (isinstance(self.pos_weight, (int, float)) and self.pos_weight > 0))):
-            if not ok: raise ValueError(f"hyperparameter {f} has an invalid value {getattr(self, f)!r}")
+        check_fields(self, "hyperparameters")
+        for f, ok, rule in (("learning_rate", self.learning_rate > 0, "> 0"), ("epochs", self.epochs >= 1, ">= 1"),
+                            ("weight_decay", self.weight_decay >= 0, ">= 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                            ("dropout", 0 <= self.dropout < 1, "in [0, 1)"), ("batch_size", self.batch_size >= 1, ">= 1"),
+                            ("patience", self.patience >= 1, ">= 1"), ("min_delta", self.min_delta >= 0, ">= 0"), ("grad_clip", self.grad_clip > 0, "> 0"),
+                            ("pos_weight", self.pos_weight in (None, "auto") or (not isinstance(self.pos_weight, str) and self.pos_weight > 0),
+                             "null, 'auto' or > 0")):
+            if not ok: raise ValueError(f"hyperparameter {f} has an invalid value {getattr(self, f)!r} (must be {rule})")
 
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "hyperparameters") -> "Hyperparameters":
         names = {f.name for f in fields(cls)}
         if unknown := sorted(set(d or {}) - names): raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; expected {sorted(names)}")
-        return cls(**(d or {}))
+        try: return cls(**(d or {}))
+        except ValueError as e: raise ValueError(f"{source}: {e}") from None
 
 def load_hyperparameters(path) -> tuple[Hyperparameters, dict]:
     "Hyperparameters from an HPO best JSON (its `best_params`), and the JSON itself."
     path = Path(path)
     try: doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e: raise ValueError(f"{path}: cannot read an HPO best JSON ({e})") from e
-    if "best_params" not in doc: raise ValueError(f"{path}: no 'best_params' field")
+    if not isinstance(doc, dict) or not isinstance(doc.get("best_params"), dict): raise ValueError(f"{path}: no 'best_params' mapping")
     return Hyperparameters.from_dict(doc["best_params"], str(path)), doc
+
+def check_hpo_best(doc: dict, path, run: dict, strict: bool = False) -> list[str]:
+    "What differs between the run an HPO best JSON was tuned for and `run` (experiment, task, budget, horizon); warned, or an error if `strict`."
+    cfg = doc.get("config") or {}
+    tuned = {"experiment": doc.get("experiment"), "task": doc.get("task", cfg.get("task")), "budget": doc.get("budget"),
+             "horizon": doc.get("horizon", cfg.get("horizon"))}
+    diffs = [f"{k} {tuned[k]!r}, not {v!r}" for k, v in run.items() if tuned.get(k) is not None and tuned[k] != v]
+    if diffs:
+        msg = f"{path} was tuned for another run ({'; '.join(diffs)})"
+        if strict: raise ValueError(f"{msg}; tune this run, or drop --strict to train with these parameters anyway")
+        log.warning("%s; training with its parameters anyway (--strict refuses)", msg)
+    return diffs
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     "Learning-rate factor: linear from 0 to 1 over `warmup_steps`, then cosine to 0 at `total_steps`."
@@ -192,7 +209,7 @@ class Trainer:
             self.history.append(row)
             if val["loss"] < self.best_val - self.hp.min_delta:
                 self.best_val, self.best_epoch, self.bad_epochs = val["loss"], self.epoch, 0
-                if self.ckpt: _save(self.model.state_dict(), self.ckpt/"best.pt")
+                if self.ckpt: _save({"fingerprint": self.fingerprint, "model": self.model.state_dict()}, self.ckpt/"best.pt")
                 else: self._best_state = copy.deepcopy(self.model.state_dict())
             else: self.bad_epochs += 1
             if self.bad_epochs >= self.hp.patience: self.stop_reason = "early_stopping"
@@ -208,9 +225,14 @@ class Trainer:
                     warmup_steps_effective=self.warmup_steps, resumed_from_epoch=self.resumed_from, history=self.history)
 
     def restore_best(self):
-        "Load the weights of the best epoch."
+        "Load the weights of the best epoch; a best.pt written by another run (another fingerprint) is refused."
         best = self.ckpt/"best.pt" if self.ckpt else None
-        if best and best.exists(): self.model.load_state_dict(torch.load(best, map_location=self.device, weights_only=True))
+        if best and best.exists():
+            s = torch.load(best, map_location=self.device, weights_only=True)
+            if s.get("fingerprint") != self.fingerprint:
+                raise ValueError(f"{best} belongs to another run (fingerprint {s.get('fingerprint')!r}, this run {self.fingerprint!r}); "
+                                 f"rerun with --fresh to train this one from the start")
+            self.model.load_state_dict(s["model"])
         elif self._best_state is not None: self.model.load_state_dict(self._best_state)
 
 # %% ../nbs/04_train.ipynb #8ff2939f
@@ -230,20 +252,11 @@ class ExperimentData:
         "Windows, positives and distinct days of each split."
         return split_summary(self.splits, self.labels)
 
-def verify_data_file(path: Path) -> str:
-    "MD5 of `path`, checked against the manifest of the project whose data/ holds it (ManifestError if unlisted or changed)."
-    path = Path(path).resolve()
-    parents = [p for p in path.parents if p.name == "data"]
-    if parents and (parents[0]/"manifest.json").exists():
-        return Manifest(DataPaths(parents[0].parent)).verify_file(path)["md5"]
-    log.warning("%s is outside a project's data/ with a manifest: recorded by MD5 only", path)
-    return file_md5(path)
-
-def prepare_experiment(cfg: ExperimentConfig, device="cpu", root: Path | None = None) -> ExperimentData:
-    "Read, verify, label, split and move an experiment's data to `device`."
+def prepare_experiment(cfg: ExperimentConfig, device="cpu", root: Path | None = None, verify: bool = True) -> ExperimentData:
+    "Read, verify (unless `verify=False`), label, split and move an experiment's data to `device`."
     path = cfg.data_file(root)
-    md5 = verify_data_file(path)
-    df = pd.read_parquet(path)
+    md5 = verify_data_file(path, verify)
+    df = read_table(path)
     labels = threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy()
     splits = ChunkSplitter(len(df), cfg.context_length, cfg.horizon, cfg.val_ratio, cfg.test_ratio, seed=cfg.seed, mode=cfg.split_mode,
                            purge=cfg.purge, embargo=cfg.embargo).split()
@@ -291,20 +304,25 @@ def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", tas
                  timescale: str | None = None, hyperparameters: dict | Hyperparameters | None = None, hpo_best: str | Path | None = None,
                  train_fraction: float = 1.0, model_seed: int | None = None, device: str = "auto", amp: bool = True, fresh: bool = False,
                  wandb_mode: str | None = None, mlflow: bool = True, mlflow_uri: str | None = None, guard: ThermalGuard | None = None,
-                 callbacks=(), progress: bool = True, experiment: str | None = None, root: Path | None = None) -> dict:
+                 callbacks=(), progress: bool = True, experiment: str | None = None, verify: bool = True, strict: bool = False,
+                 wait: bool = False, root: Path | None = None) -> dict:
     "Train `budget` on an experiment (named `experiment`, else after the config); write and return its results record."
     t_start, root = time.perf_counter(), Path(root or project_root())
+    budget = canonical_budget(budget)
+    check_positive(train_fraction, "train_fraction", upper=1)
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment_config(config, root, check_data=False)
     cfg = cfg.with_overrides(task=task, horizon=horizon, timescale=timescale)
     if experiment: cfg = replace(cfg, name=experiment)
-    model_seed = cfg.model_seed if model_seed is None else model_seed
+    model_seed = check_count(cfg.model_seed if model_seed is None else model_seed, "model_seed", minimum=0)
     hpo_doc = None
-    if hpo_best is not None: hp, hpo_doc = load_hyperparameters(hpo_best)
+    if hpo_best is not None:
+        hp, hpo_doc = load_hyperparameters(hpo_best)
+        check_hpo_best(hpo_doc, hpo_best, {"experiment": cfg.name, "task": cfg.task, "budget": budget, "horizon": cfg.horizon}, strict)
     else: hp = hyperparameters if isinstance(hyperparameters, Hyperparameters) else Hyperparameters.from_dict(hyperparameters)
-    if hpo_best is not None and hyperparameters: hp = replace(hp, **dict(hyperparameters))
+    if hpo_best is not None and hyperparameters: hp = Hyperparameters.from_dict({**asdict(hp), **dict(hyperparameters)})
     hp = fraction_hyperparameters(hp, train_fraction)
     dev = choose_device(device)
-    data = prepare_experiment(cfg, dev, root)
+    data = prepare_experiment(cfg, dev, root, verify)
     arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=root)
     train_idx = data.windows.train if train_fraction == 1 else torch.as_tensor(data_subset(data.splits, train_fraction), device=dev)
     split = {**data.splits.settings, "summary": data.summary}
@@ -313,71 +331,82 @@ def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", tas
     fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     out = results_path(cfg.name, budget, train_fraction, model_seed, root)
     ckpt = root/"outputs"/"checkpoints"/cfg.name/out.stem
-    if fresh:
-        for f in ("last.pt", "best.pt"): (ckpt/f).unlink(missing_ok=True)
-    seed_everything(model_seed)
-    model = build_model(arch, dev)
-    n_params = count_parameters(model)
-    tracker = Tracker(f"{cfg.name}_{out.stem}", settings, project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=cfg.name,
-                      wandb_mode=wandb_mode, mlflow=mlflow, mlflow_uri=mlflow_uri, root=root,
-                      tags={"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)})
-    with tracker:
-        trainer = Trainer(model, data.windows, hp, model_seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, amp, progress)
-        record = trainer.fit()
-        metrics = {"train": trainer.evaluate(train_idx), "val": trainer.evaluate(data.windows.val)}
-        y_test, p_test = trainer.predict(data.windows.test)
-        metrics["test"] = {**classification_metrics(y_test, p_test), "auc_ci95": bootstrap_auc(y_test, p_test, seed=model_seed)}
-        base_preds = baseline_predictions(data.windows, train_idx, cfg.seed)
-        baselines = baseline_metrics(data.windows, predictions=base_preds)
-        tracker.log_summary({f"{s}_{k}": v for s, m in metrics.items() for k, v in m.items()})
-    predictions = {"window": data.windows.test.cpu().tolist(), "y": y_test.astype(int).tolist(), "model": p_test.tolist(),
-                   **{name: p["test"].tolist() for name, p in base_preds.items()}}
-    results = dict(
-        experiment=cfg.name, budget=budget, params=n_params, params_non_embedding=n_params - n_embedding_parameters(arch),
-        budget_params=parse_budget(budget), architecture=asdict(arch), hyperparameters=asdict(hp), hpo_best=str(hpo_best) if hpo_best else None,
-        borrowed_from=(hpo_doc or {}).get("borrowed_from"), task=cfg.task, horizon=cfg.horizon, timescale=cfg.timescale,
-        train_fraction=train_fraction, model_seed=model_seed,
-        samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
-        train_days=len(data.splits.window_days(train_idx.cpu().numpy())),
-        metrics=metrics, baselines=baselines, **record,
-        device=str(dev), amp_dtype=str(trainer.amp).replace("torch.", "") if trainer.amp else "float32",
-        thermal=(guard.events if guard else []), seconds=round(time.perf_counter() - t_start, 2), seed=cfg.seed,
-        config=asdict(cfg), split=split, data_file=str(data.data_file), data_md5=data.data_md5,
-        package_versions=package_versions(), git_commit=git_commit(root), timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        predictions=predictions)
-    write_json_atomic(results, out)
-    log.info("results: %s", out)
-    return results
+    with file_lock(ckpt/"run.lock", wait, what=f"run {cfg.name}/{out.stem}"):
+        if fresh:
+            for f in ("last.pt", "best.pt"): (ckpt/f).unlink(missing_ok=True)
+        seed_everything(model_seed)
+        model = build_model(arch, dev)
+        n_params = count_parameters(model)
+        tracker = Tracker(f"{cfg.name}_{out.stem}", settings, project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=cfg.name,
+                          wandb_mode=wandb_mode, mlflow=mlflow, mlflow_uri=mlflow_uri, root=root,
+                          tags={"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)})
+        with tracker:
+            trainer = Trainer(model, data.windows, hp, model_seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, amp, progress)
+            record = trainer.fit()
+            metrics = {"train": trainer.evaluate(train_idx), "val": trainer.evaluate(data.windows.val)}
+            y_test, p_test = trainer.predict(data.windows.test)
+            metrics["test"] = {**classification_metrics(y_test, p_test), "auc_ci95": bootstrap_auc(y_test, p_test, seed=model_seed)}
+            base_preds = baseline_predictions(data.windows, train_idx, cfg.seed)
+            baselines = baseline_metrics(data.windows, predictions=base_preds)
+            tracker.log_summary({f"{s}_{k}": v for s, m in metrics.items() for k, v in m.items()})
+        predictions = {"window": data.windows.test.cpu().tolist(), "y": y_test.astype(int).tolist(), "model": p_test.tolist(),
+                       **{name: p["test"].tolist() for name, p in base_preds.items()}}
+        results = dict(
+            experiment=cfg.name, budget=budget, params=n_params, params_non_embedding=n_params - n_embedding_parameters(arch),
+            budget_params=parse_budget(budget), architecture=asdict(arch), hyperparameters=asdict(hp), hpo_best=str(hpo_best) if hpo_best else None,
+            borrowed_from=(hpo_doc or {}).get("borrowed_from"), task=cfg.task, horizon=cfg.horizon, timescale=cfg.timescale,
+            train_fraction=train_fraction, model_seed=model_seed,
+            samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
+            train_days=len(data.splits.window_days(train_idx.cpu().numpy())),
+            metrics=metrics, baselines=baselines, **record,
+            device=str(dev), amp_dtype=str(trainer.amp).replace("torch.", "") if trainer.amp else "float32",
+            thermal=(guard.events if guard else []), seconds=round(time.perf_counter() - t_start, 2), seed=cfg.seed,
+            config=asdict(cfg), split=split, data_file=str(data.data_file), data_md5=data.data_md5, data_verified=verify,
+            package_versions=package_versions(), git_commit=git_commit(root), timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            predictions=predictions)
+        write_json_atomic(results, out)
+        log.info("results: %s", out)
+        return results
 
 # %% ../nbs/04_train.ipynb #eb330fd1
+def _pos_weight(text: str) -> float | str:
+    if text == "auto": return text
+    try: value = float(text)
+    except ValueError: raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0, got {text!r}") from None
+    if not value > 0: raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0, got {text!r}")
+    return value
+
+HP_ARGS = {"learning_rate": positive, "epochs": count, "weight_decay": float, "warmup_steps": int, "dropout": float, "batch_size": count,
+           "patience": count, "min_delta": float, "grad_clip": positive, "pos_weight": _pos_weight}
+
 def train_cli(argv=None) -> int:
     "Command line for `run_training`."
     ap = argparse.ArgumentParser(prog="fints-train", description="Train PatchTST at one budget on one experiment; write outputs/results/{experiment}/{budget}.json.")
     ap.add_argument("--config", help="experiment YAML (default: configs/experiments/spy_daily_{task}.yaml)")
     ap.add_argument("--budget", default="2M"); ap.add_argument("--task"); ap.add_argument("--horizon", type=int); ap.add_argument("--timescale")
     ap.add_argument("--hpo-best", help="HPO best JSON whose best_params to train with")
-    for f in fields(Hyperparameters):
-        typ = {"float": float, "int": int}.get(str(f.type), None)
-        ap.add_argument(f"--{f.name.replace('_', '-')}", type=typ or str, default=None)
-    ap.add_argument("--train-fraction", type=float, default=1.0); ap.add_argument("--device", default="auto")
-    ap.add_argument("--model-seed", type=int, help="seed of initialisation, dropout and batch order (default: the config's)")
+    ap.add_argument("--strict", action="store_true", help="refuse an --hpo-best tuned for another experiment, task, budget or horizon")
+    for name, typ in HP_ARGS.items(): ap.add_argument(f"--{name.replace('_', '-')}", type=typ, default=None)
+    ap.add_argument("--train-fraction", type=fraction, default=1.0); ap.add_argument("--device", default="auto")
+    ap.add_argument("--model-seed", type=seed, help="seed of initialisation, dropout and batch order (default: the config's)")
     ap.add_argument("--no-amp", action="store_true"); ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--wait", action="store_true", help="if another process is training this run, wait for it instead of exiting")
+    ap.add_argument("--no-verify", action="store_true", help="train on data no manifest vouches for (recorded in the results)")
     ap.add_argument("--wandb-mode", choices=["offline", "online", "disabled"]); ap.add_argument("--no-mlflow", action="store_true")
     ap.add_argument("--mlflow-uri"); ap.add_argument("--root", help="project root for data and outputs")
     ap.add_argument("--experiment", help="experiment name for outputs (default: the config's)")
     a = ap.parse_args(argv)
-    hp = {f.name: getattr(a, f.name) for f in fields(Hyperparameters) if getattr(a, f.name) is not None}
-    if "pos_weight" in hp and hp["pos_weight"] != "auto": hp["pos_weight"] = float(hp["pos_weight"])
-    config = a.config or experiment_config_path(a.task or "threshold_1pct", a.root and Path(a.root))
-    try:
-        r = run_training(config, a.budget, task=a.task, horizon=a.horizon, timescale=a.timescale, hyperparameters=hp or None,
-                         hpo_best=a.hpo_best, train_fraction=a.train_fraction, model_seed=a.model_seed, device=a.device, amp=not a.no_amp,
-                         fresh=a.fresh, wandb_mode=a.wandb_mode, mlflow=not a.no_mlflow, mlflow_uri=a.mlflow_uri, guard=ThermalGuard(),
-                         experiment=a.experiment, root=a.root and Path(a.root))
-    except (ValueError, FileNotFoundError, ManifestError, ThermalStop) as e:
-        print(f"fints-train: {e}", file=sys.stderr); return 2
-    t = r["metrics"]["test"]
-    print(f"{r['experiment']} {r['budget']} ({r['params']:,} parameters): test loss {t['loss']:.4f}, AUC {t['auc']:.3f} "
-          f"(logistic {r['baselines']['logistic']['test']['auc']:.3f}); {r['stop_reason']} at epoch {r['epochs']}, best {r['best_epoch']}")
-    print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], a.root and Path(a.root)))
-    return 0
+    hp = {name: getattr(a, name) for name in HP_ARGS if getattr(a, name) is not None}
+    root = a.root and Path(a.root)
+
+    def main():
+        r = run_training(a.config or experiment_config_path(a.task or "threshold_1pct", root), a.budget, task=a.task, horizon=a.horizon,
+                         timescale=a.timescale, hyperparameters=hp or None, hpo_best=a.hpo_best, train_fraction=a.train_fraction,
+                         model_seed=a.model_seed, device=a.device, amp=not a.no_amp, fresh=a.fresh, wandb_mode=a.wandb_mode,
+                         mlflow=not a.no_mlflow, mlflow_uri=a.mlflow_uri, guard=ThermalGuard(), experiment=a.experiment,
+                         verify=not a.no_verify, strict=a.strict, wait=a.wait, root=root)
+        t = r["metrics"]["test"]
+        print(f"{r['experiment']} {r['budget']} ({r['params']:,} parameters): test loss {t['loss']:.4f}, AUC {t['auc']:.3f} "
+              f"(logistic {r['baselines']['logistic']['test']['auc']:.3f}); {r['stop_reason']} at epoch {r['epochs']}, best {r['best_epoch']}")
+        print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], root))
+    return run_command("fints-train", main, (ThermalStop,))
