@@ -6,10 +6,11 @@ Docs: https://fints-scaling.github.io/fints_scaling/data_dictionary.html.md"""
 
 # %% ../nbs/02_data_dictionary.ipynb #8abbcf63
 from __future__ import annotations
-import argparse, sys
+import argparse
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
+from .checks import run_command
 from .storage import DataPaths, Manifest, ManifestError, atomic_path, file_md5, read_table
 from .sources import OHLCV
 from .features import FEATURES, A20, TIER_C
@@ -115,6 +116,7 @@ def generate_data_dictionary(output_path="docs/data_dictionary.md", paths: DataP
     "Write the data dictionary to `output_path` (relative to the project root); skipped if newer than every data file unless `force`."
     paths = paths or DataPaths.default()
     out = Path(output_path) if Path(output_path).is_absolute() else paths.root/output_path
+    if out.is_dir(): raise IsADirectoryError(f"{out}: is a folder; give the file to write, such as {out/'data_dictionary.md'}")
     newest = max([f.stat().st_mtime for f in data_files(paths)] + [paths.manifest.stat().st_mtime if paths.manifest.exists() else 0])
     if out.exists() and out.stat().st_mtime > newest and not force: return out
     with atomic_path(out) as tmp: tmp.write_text(data_dictionary_markdown(paths))
@@ -126,9 +128,11 @@ def data_dictionary_cli(argv=None) -> int:
     ap.add_argument("--output", default="docs/data_dictionary.md"); ap.add_argument("--force", action="store_true")
     ap.add_argument("--root", help="project root (default: found from the working directory)")
     args = ap.parse_args(argv)
-    try: out = generate_data_dictionary(args.output, DataPaths.default(args.root), args.force)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"fints-data-dictionary: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {out}")
-    return 0
+
+    def main():
+        paths = DataPaths.default(args.root)
+        target = Path(args.output) if Path(args.output).is_absolute() else paths.root/args.output
+        before = target.stat().st_mtime_ns if target.is_file() else None
+        out = generate_data_dictionary(args.output, paths, args.force)
+        print(f"wrote {out}" if out.stat().st_mtime_ns != before else f"{out} is newer than every data file: left as it is (--force rewrites it)")
+    return run_command("fints-data-dictionary", main)

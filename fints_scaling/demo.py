@@ -6,10 +6,12 @@ Docs: https://fints-scaling.github.io/fints_scaling/demo.html.md"""
 
 # %% ../nbs/07_demo.ipynb #9c1df1f5
 from __future__ import annotations
-import argparse, sys, time
+import argparse, json, time
 from pathlib import Path
 from .aggregate import export_results_csv, generate_experiment_summary_report
+from .checks import check_count, check_positive, count, fraction, run_command
 from .config import experiment_config_path
+from .model import canonical_budget
 from .experiments import run_phase
 from .hpo import hpo_best_path
 from .scaling import compare_scaling_across_tasks
@@ -26,7 +28,10 @@ def run_demo(budgets=DEMO_BUDGETS, task: str = "threshold_1pct", horizon: int = 
              fractions=(0.25, 0.5), fraction_budgets=("30K", "300K"), n_boot: int = 1000, wandb_mode: str | None = "disabled",
              device: str = "auto", root: Path | None = None) -> dict:
     "Run the demo sweep (HPO per budget, `seeds` model seeds per budget, data-size runs) and write the reports; returns what it wrote."
-    if seeds < 1: raise ValueError(f"seeds must be at least 1, got {seeds}")
+    for name, v in (("seeds", seeds), ("n_trials", n_trials), ("max_epochs", max_epochs), ("n_boot", n_boot)): check_count(v, name)
+    for f in fractions: check_positive(f, "fraction", upper=1)
+    budgets = [canonical_budget(b) for b in budgets]
+    fraction_budgets = [b for b in map(canonical_budget, fraction_budgets) if b in budgets]     # data-size runs only where the ladder trains
     root, t0 = Path(root or project_root()), time.perf_counter()
     phase, experiment = "demo", f"demo_{task}"
     runs = run_phase(phase, budgets, (task,), horizon=horizon, n_trials=n_trials, max_epochs=max_epochs, device=device,
@@ -46,18 +51,17 @@ def demo_cli(argv=None) -> int:
     "Command line of the demo sweep."
     ap = argparse.ArgumentParser(prog="fints-demo", description="A small scaling sweep on the embedded data, with HPO, fits and the report.")
     ap.add_argument("--budgets", nargs="+", default=list(DEMO_BUDGETS)); ap.add_argument("--task", default="threshold_1pct")
-    ap.add_argument("--horizon", type=int, default=1); ap.add_argument("--n-trials", type=int, default=8)
-    ap.add_argument("--max-epochs", type=int, default=30); ap.add_argument("--fractions", nargs="*", type=float, default=[0.25, 0.5])
-    ap.add_argument("--seeds", type=int, default=3, help="model seeds per budget, on one fixed split")
-    ap.add_argument("--fraction-budgets", nargs="*", default=["30K", "300K"]); ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument("--horizon", type=int, default=1); ap.add_argument("--n-trials", type=count, default=8)
+    ap.add_argument("--max-epochs", type=count, default=30); ap.add_argument("--fractions", nargs="*", type=fraction, default=[0.25, 0.5])
+    ap.add_argument("--seeds", type=count, default=3, help="model seeds per budget, on one fixed split")
+    ap.add_argument("--fraction-budgets", nargs="*", default=["30K", "300K"]); ap.add_argument("--n-boot", type=count, default=1000)
     ap.add_argument("--wandb-mode", default="disabled", choices=["offline", "online", "disabled"]); ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
-    try:
-        out = run_demo(a.budgets, a.task, a.horizon, a.n_trials, a.max_epochs, a.seeds, a.fractions,
-                       [b for b in a.fraction_budgets if b in a.budgets], a.n_boot, a.wandb_mode, a.device)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"fints-demo: {e}", file=sys.stderr); return 2
-    import json
+    return run_command("fints-demo", lambda: _report(run_demo(a.budgets, a.task, a.horizon, a.n_trials, a.max_epochs, a.seeds, a.fractions,
+                                                                  a.fraction_budgets, a.n_boot, a.wandb_mode, a.device)))
+
+def _report(out: dict):
+    "Print the demo's answer and where its files are."
     rep = json.loads(Path(out["scaling_json"]).read_text())
     fr = rep.get("fit_results") or {}
     print(f"\nDemo finished in {out['seconds'] / 60:.1f} min.")
@@ -69,4 +73,3 @@ def demo_cli(argv=None) -> int:
     print(f"  verdict: {rep['verdict']['sentence']}")
     for k in ("report", "csv", "figure", "scaling_json"): print(f"  {k:<13} {out[k]}")
     print(f"  notebooks     {project_root()/'outputs/runs/demo'}")
-    return 0

@@ -100,11 +100,14 @@ class ThermalGuard:
                  providers: dict | None = None, sleep: Callable[[float], None] = time.sleep):
         if not pause_above < stop_above: raise ValueError(f"pause_above ({pause_above}) must be below stop_above ({stop_above})")
         self.pause_above, self.stop_above, self.pause_seconds, self.max_pause_seconds = pause_above, stop_above, pause_seconds, max_pause_seconds
-        self.providers, self.sleep, self.events = providers, sleep, []
+        self.providers, self.sleep, self.events, self._warned_unknown = providers, sleep, [], False
 
     def _event(self, status: str, r: Reading, **kw) -> str:
         self.events.append({"status": status, "celsius": r.celsius, "source": r.source, "time": time.time(), **kw})
-        if status != "ok": log.warning("thermal: %s (%s C from %s)", status, "unknown" if r.celsius is None else f"{r.celsius:.0f}", r.source)
+        if status == "unknown" and not self._warned_unknown:       # said once per run: a machine without sensors stays without them
+            log.warning("thermal: no temperature sensor readable; running unguarded (recorded in the results)")
+            self._warned_unknown = True
+        elif status not in ("ok", "unknown"): log.warning("thermal: %s (%.0f C from %s)", status, r.celsius, r.source)
         return status
 
     def check(self, on_stop: Callable[[], None] | None = None) -> str:

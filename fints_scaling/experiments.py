@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 import fints_scaling
+from traitlets.config import Config
 from .config import ExperimentConfig, experiment_config_path, load_experiment_config
 from .hpo import hpo_best_path, load_search_space
 from .model import BUDGETS, canonical_budget, model_config, model_config_path, parse_budget
@@ -22,7 +23,7 @@ from .train import results_path
 from .windows import feature_columns
 
 # %% auto #0
-__all__ = ['PHASES', 'PHASE_TASKS', 'HPO_TASKS', 'BORROWED', 'LOG_PARAMS', 'NOTEBOOKS', 'Run', 'phase_matrix',
+__all__ = ['PHASES', 'PHASE_TASKS', 'HPO_TASKS', 'BORROWED', 'LOG_PARAMS', 'NOTEBOOKS', 'KERNEL_CONFIG', 'Run', 'phase_matrix',
            'interpolate_params', 'borrow_params', 'generate_hpo_script', 'generate_training_script', 'check_phase',
            'run_phase', 'experiments_cli']
 
@@ -165,6 +166,7 @@ print(results["experiment"], results["budget"], results["metrics"]["test"])
 
 # %% ../nbs/foundations/10_experiments.ipynb #484b8a31
 NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1]/"nbs"     # the notebooks this package was exported from
+KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})           # kernel and papermill talk over local sockets, not TCP
 
 def check_phase(phase: str, budgets, tasks, horizon: int | None, timescale: str | None, n_trials: int, timeout_hours: float,
                 max_epochs: int | None, train_epochs: int | None, search_space_path: str, model_seeds, verify: bool, root: Path) -> list[Run]:
@@ -218,7 +220,8 @@ def run_phase(phase: str = "phase6a", budgets=BUDGETS, tasks=PHASE_TASKS, horizo
         if target.exists(): out.append({**rec, "status": "skipped (finished)"}); continue
         if dry_run: out.append({**rec, "status": "would run"}); continue
         runs_dir.mkdir(parents=True, exist_ok=True)
-        pm.execute_notebook(str(nb), rec["notebook"], parameters=params, cwd=str(root), progress_bar=False, kernel_name="python3")
+        pm.execute_notebook(str(nb), rec["notebook"], parameters=params, cwd=str(root), progress_bar=False, kernel_name="python3",
+                            config=KERNEL_CONFIG)
         out.append({**rec, "status": "ran"})
     return out
 

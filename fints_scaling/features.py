@@ -11,6 +11,7 @@ import pandas as pd
 import talib
 from numpy.lib.stride_tricks import sliding_window_view
 from tqdm.auto import tqdm
+from .checks import run_command
 from .storage import DataPaths, Manifest, read_table, write_dataset
 from .sources import OHLCV, read_raw, validate_ohlcv
 from .resample import RESAMPLED, TIMESCALES, get_freq_string, resample_ohlcv, timescale_path, default_calendar
@@ -206,14 +207,12 @@ def build_datasets(tickers=None, timescales=TIMESCALES, vix: str = "VIX", paths:
 
 def datasets_cli(argv=None) -> int:
     "`fints-datasets [--tickers T ...] [--timescales ...]`: features and datasets in data/processed/v1."
-    import argparse, sys
+    import argparse
     ap = argparse.ArgumentParser(prog="fints-datasets", description=datasets_cli.__doc__)
     ap.add_argument("--tickers", nargs="+"); ap.add_argument("--timescales", nargs="+", choices=TIMESCALES, default=list(TIMESCALES))
     ap.add_argument("--root", help="project root (default: found from the working directory)")
     args = ap.parse_args(argv)
-    try: entries = build_datasets(args.tickers, args.timescales, paths=DataPaths.default(args.root))
-    except (ValueError, FileNotFoundError) as e:
-        print(f"fints-datasets: {e}", file=sys.stderr)
-        return 1
-    for e in entries: print(f"wrote {e['path']}  {e['rows']} rows x {len(e['columns'])} cols  {e['first_date']}..{e['last_date']}")
-    return 0
+    def main():
+        for e in build_datasets(args.tickers, args.timescales, paths=DataPaths.default(args.root)):
+            print(f"wrote {e['path']}  {e['rows']} rows x {len(e['columns'])} cols  {e['first_date']}..{e['last_date']}")
+    return run_command("fints-datasets", main)

@@ -6,11 +6,12 @@ Docs: https://fints-scaling.github.io/fints_scaling/resample.html.md"""
 
 # %% ../nbs/00_resample.ipynb #59b7dfa3
 from __future__ import annotations
-import argparse, re, sys
+import argparse, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+from .checks import run_command
 from .storage import DataPaths, Manifest, write_dataset
 from .sources import OHLCV, raw_path, read_raw, series_kind, validate_ohlcv
 
@@ -121,9 +122,8 @@ def resample_cli(argv=None) -> int:
     args = ap.parse_args(argv)
     if not args.all and not (args.ticker and args.timescale): ap.error("give --ticker and --timescale, or --all")
     paths = DataPaths.default(args.root)
-    try: entries = resample_all(args.ticker, args.timescale or RESAMPLED, args.calendar, paths)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"fints-resample: {e}", file=sys.stderr)
-        return 1
-    for e in entries: print(f"wrote {e['path']}  {e['rows']} rows  {e['first_date']}..{e['last_date']}  id {e['id']}")
-    return 0
+
+    def main():
+        for e in resample_all(args.ticker, args.timescale or RESAMPLED, args.calendar, paths):
+            print(f"wrote {e['path']}  {e['rows']} rows  {e['first_date']}..{e['last_date']}  id {e['id']}")
+    return run_command("fints-resample", main)

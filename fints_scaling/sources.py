@@ -6,11 +6,12 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/sources.html.md"
 
 # %% ../nbs/foundations/02_sources.ipynb #e1b9ab39
 from __future__ import annotations
-import argparse, importlib, sys
+import argparse, importlib
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+from .checks import run_command
 from .storage import DataPaths, Manifest, project_root, read_table, write_dataset
 
 # %% auto #0
@@ -157,16 +158,11 @@ def data_cli(argv=None) -> int:
     sub.add_parser("verify", help="check every data file against data/manifest.json")
     args = ap.parse_args(argv)
     paths = DataPaths.default(args.root)
-    try:
-        if args.cmd == "build": entries = build_raw(args.tickers, paths)
-        elif args.cmd == "download":
-            entries = [save_raw(download_yfinance(t), t, f"yfinance:{YFINANCE_SYMBOLS.get(t, t)}", paths) for t in args.ticker]
-        else:
-            n = Manifest(paths).verify()
-            print(f"ok: {n} file(s) match {paths.manifest}")
-            return 0
-    except (ValueError, FileNotFoundError) as e:
-        print(f"fints-data {args.cmd}: {e}", file=sys.stderr)
-        return 1
-    for e in entries: print(f"wrote {e['path']}  {e['rows']} rows  {e['first_date']}..{e['last_date']}  id {e['id']}")
-    return 0
+
+    def main():
+        if args.cmd == "verify":
+            print(f"ok: {Manifest(paths).verify()} file(s) match {paths.manifest}"); return
+        entries = (build_raw(args.tickers, paths) if args.cmd == "build" else
+                   [save_raw(download_yfinance(t), t, f"yfinance:{YFINANCE_SYMBOLS.get(t, t)}", paths) for t in args.ticker])
+        for e in entries: print(f"wrote {e['path']}  {e['rows']} rows  {e['first_date']}..{e['last_date']}  id {e['id']}")
+    return run_command(f"fints-data {args.cmd}", main)

@@ -102,8 +102,9 @@ class ChunkSplitter:
         for name, c in splits.counts.items():
             if c == 0: raise ValueError(f"too few days for the requested splits: no {name} sample fits ({self.settings()})")
         small = {k: v for k, v in splits.counts.items() if k != "train" and v < MIN_EVAL_SAMPLES}
-        if small: warnings.warn(f"{small} samples: fewer than {MIN_EVAL_SAMPLES} cannot rank models reliably "
-                                f"({self.total_days} days, window {self.window})", SmallSplitWarning, stacklevel=2)
+        if small: warnings.warn_explicit(f"{small} samples: fewer than {MIN_EVAL_SAMPLES} cannot rank models reliably "   # no source line:
+                                         f"({self.total_days} days, window {self.window})", SmallSplitWarning,      # the message is the news
+                                         "fints_scaling.splits", 0, module="fints_scaling.splits")
         return splits
 
 # %% ../nbs/01_splits.ipynb #9fb1ea2a
