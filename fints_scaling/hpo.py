@@ -119,22 +119,22 @@ def default_storage(root: Path | None = None) -> str:
     return f"sqlite:///{p}"
 
 CONNECT_TIMEOUT = 5        # seconds a database server gets to answer before a storage URL counts as unreachable
-_RACE = ("already exists", "duplicate key", "database is locked")    # what losing the race to create Optuna's tables looks like
+_RACE = ("already exists", "duplicate key", "unique constraint", "database is locked")   # losing the race to create Optuna's tables
 
 def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace_period: int = 120, root: Path | None = None) -> RDBStorage:
     "An RDB storage with heartbeat and retry of stale trials (up to 2 retries); a bad or unreachable URL is a ValueError within seconds."
     from sqlalchemy.exc import SQLAlchemyError
     url = storage or default_storage(root)
     engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if url.startswith("postgresql") else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
     for attempt in range(5):
-        try: return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                               heartbeat_stale_trial_callback=retry)
+        try:
+            with warnings.catch_warnings():          # experimental in Optuna: stated above, not warned per run
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
         except (SQLAlchemyError, ImportError) as e:       # two workers on an empty database both create the tables: one loses, then finds them
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            if attempt == 4 or not any(r in str(e) for r in _RACE):
+            if attempt == 4 or not any(r in str(e).lower() for r in _RACE):
                 raise ValueError(f"storage {url!r}: cannot open it ({reason}); check the URL, the server and its credentials") from None
             time.sleep(1 + attempt)
 
@@ -295,15 +295,15 @@ def run_hpo(config_path, budget: str, n_trials: int = 50, timeout_hours: float =
     objective = create_objective(config_path, budget, space, task, horizon, timescale, device, fixed, wandb_mode, mlflow, mlflow_uri,
                                  experiment=experiment, verify=verify, root=root)
     cfg = objective.config
+    attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning")) | {"data_verified": verify}
     url = storage or default_storage(root)
     rdb = make_storage(url, heartbeat_interval, grace_period, root)
-    if fresh:
-        try: optuna.delete_study(study_name=f"{cfg.name}_{budget}", storage=rdb)
-        except KeyError: pass
+    try: existing = optuna.load_study(study_name=f"{cfg.name}_{budget}", storage=rdb)
+    except KeyError: existing = None
+    if existing and fresh: optuna.delete_study(study_name=existing.study_name, storage=rdb)
+    elif existing: _check_study(existing, attrs, url)              # before anything is written to it
     study = create_study(cfg.name, budget, rdb, sp["direction"], TrialSeededSampler(cfg.seed, budget, n_trials),
                          make_pruner(sp.get("pruning"), n_trials))
-    attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning")) | {"data_verified": verify}
-    _check_study(study, attrs, url)
     for k in sorted(attrs, key=lambda k: k == "config"): study.set_user_attr(k, attrs[k])      # config last: workers wait for it
     stop = lambda: study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(study, cfg.name, budget, root=root)
     optimize(study, objective, n_trials, timeout_hours, guard, stop, progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"})

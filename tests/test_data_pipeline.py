@@ -66,7 +66,7 @@ def test_verify_names_the_bad_file(built, tmp_path, damage, word):
     elif damage == "delete": target.unlink()
     else: shutil.copy(target, target.with_name("EXTRA_OHLCV_weekly.parquet"))
     r = run("fints-data", "verify", root=root)
-    assert r.returncode == 1
+    assert r.returncode == 2
     name = "EXTRA_OHLCV_weekly.parquet" if damage == "stray" else "SP500_OHLCV_weekly.parquet"
     assert f"{name}: {word}" in r.stderr
 
@@ -76,14 +76,14 @@ def test_tampered_raw_file_stops_resampling(built, tmp_path):
     raw = root/"data/raw/NASDAQ.parquet"
     df = pd.read_parquet(raw); df.loc[0, "Volume"] += 1; df.to_parquet(raw, index=False)
     r = run("fints-resample", "--ticker", "NASDAQ", "--timescale", "weekly", root=root)
-    assert r.returncode == 1 and "data/raw/NASDAQ.parquet: changed" in r.stderr
+    assert r.returncode == 2 and "data/raw/NASDAQ.parquet: changed" in r.stderr
 
 def test_corrupt_manifest_is_named(built, tmp_path):
     import shutil
     root = tmp_path/"copy"; shutil.copytree(built, root)
     (root/"data/manifest.json").write_text('{"files": [')
     r = run("fints-data", "verify", root=root)
-    assert r.returncode == 1 and "manifest.json: not valid JSON" in r.stderr
+    assert r.returncode == 2 and "manifest.json: not valid JSON" in r.stderr
 
 GOOD = "Date,Open,High,Low,Close,Volume\n2020-01-02,10,11,9,10.5,100\n2020-01-03,11,12,10,11.5,200\n2020-01-06,12,13,11,12.5,300\n"
 BAD = {

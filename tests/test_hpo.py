@@ -112,3 +112,24 @@ def test_an_objective_built_to_be_pruned_is_pruned(project):
     study.optimize(objective, n_trials=3)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
     assert len(study.trials[2].intermediate_values) < 12
+
+def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_refused(project):
+    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--wandb-mode", "disabled", "--no-mlflow"]
+    env = {**os.environ, "FINTS_ROOT": str(project)}
+    procs = [subprocess.Popen([bin_path("fints-hpo"), *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for _, e in outs]
+    trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{project}/outputs/hpo/optuna.db").trials
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    params = [tuple(sorted(t.params.items())) for t in finished]
+    assert len(finished) >= 6 and len(set(params)) == len(params)                    # no parameter set twice
+    assert len({t.user_attrs["sampler_seed"] for t in finished}) == len(finished)
+    print("trials per process:", {w: sum(t.user_attrs["worker"] == w for t in finished) for w in {t.user_attrs["worker"] for t in finished}})
+
+    changed = hpo(project, *args[:6], "--max-epochs", "3", "--wandb-mode", "disabled", "--no-mlflow")
+    assert changed.returncode == 2 and "was started with other settings (search_space" in changed.stderr and "--fresh" in changed.stderr
+    assert "Traceback" not in changed.stderr
+    best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())
+    assert best["search_space"]["epochs"] == {"type": "categorical", "choices": [2]}    # the space the trials were drawn from
+    assert best["best_params"]["epochs"] == 2

@@ -76,3 +76,20 @@ def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
     r = json.loads(results_path("spy_daily_threshold_1pct_h1", "30K", root=root).read_text())
     assert r["budget"] == "30K" and abs(r["params"] / 30_000 - 1) <= 0.05
     assert "Test AUC margin over 0.5" in out.read_text()
+
+def test_one_run_one_writer_wait_and_stale_locks(config, root):
+    lock = root/"outputs/checkpoints/exp/20K/run.lock"; lock.parent.mkdir(parents=True)
+    hold = lambda seconds: subprocess.Popen([sys.executable, "-c", f"import fcntl, os, time; f = open({str(lock)!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+                                             f"f.truncate(0); f.write(f'PID {{os.getpid()}} on test'); f.flush(); print('held', flush=True); time.sleep({seconds})"],
+                                            stdout=subprocess.PIPE, text=True)
+    dead = hold(600); assert dead.stdout.readline().strip() == "held"
+    dead.kill(); dead.wait()                                         # killed while holding: its lock file stays, its lock does not
+    assert train(config, root, fresh=True)["epochs"] == 6
+
+    busy = hold(20); assert busy.stdout.readline().strip() == "held"
+    env = {**os.environ, "FINTS_ROOT": str(root)}
+    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", "--wandb-mode", "disabled", "--no-mlflow"]
+    refused = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and f"is in use by PID {busy.pid}" in refused.stderr, refused.stderr
+    queued = subprocess.run([*cmd, "--wait"], capture_output=True, text=True, env=env)
+    assert queued.returncode == 0 and busy.poll() is not None, queued.stderr            # it ran once the holder was gone
