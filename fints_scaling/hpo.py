@@ -234,7 +234,7 @@ def save_best_params(study: optuna.Study, experiment_name: str, budget: str, ext
                total_time_seconds=round(sum(times), 1),
                timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
                study_name=study.study_name, optuna_version=optuna.__version__, **{k: attrs[k] for k in
-               ("architecture", "seed", "split", "hpo_train_fraction", "config", "search_space", "fixed", "data_md5") if k in attrs},
+               ("architecture", "seed", "split", "hpo_train_fraction", "config", "search_space", "fixed", "data_md5", "data_verified") if k in attrs},
                package_versions=package_versions(), git_commit=git_commit(root), **(extra or {}))
     return write_json_atomic(doc, hpo_best_path(experiment_name, budget, root))
 
@@ -258,7 +258,9 @@ def optimize(study: optuna.Study, objective, n_trials: int, timeout_hours: float
     deadline = time.monotonic() + timeout_hours * 3600 if timeout_hours else float("inf")
     bar = None
     while time.monotonic() < deadline:
-        optuna.storages.fail_stale_trials(study)                      # dead workers' trials: failed, then retried
+        with warnings.catch_warnings():                               # dead workers' trials: failed, then retried (experimental, see above)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         done = len(study.get_trials(deepcopy=False, states=FINISHED))
         running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
         if done >= n_trials: break

@@ -25,6 +25,6 @@ def test_download_writes_raw_file_and_manifest(root, monkeypatch):
 def test_download_of_unknown_ticker_fails_cleanly(root, monkeypatch, capsys):
     import yfinance
     monkeypatch.setattr(yfinance, "Ticker", FakeTicker)
-    assert sources.data_cli(["--root", str(root), "download", "--ticker", "NOPE"]) == 1
+    assert sources.data_cli(["--root", str(root), "download", "--ticker", "NOPE"]) == 2
     assert "no rows for 'NOPE'" in capsys.readouterr().err
     assert not (root/"data").exists()
