@@ -40,10 +40,12 @@ sysdeps:
 test: data sysdeps
 	$(BIN)/python -m pytest
 
+# JupyterLab on the project's venv; it prints the URL with its token. Root (containers) needs --allow-root.
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=nbs
+	$(BIN)/jupyter lab --notebook-dir=nbs --no-browser --ServerApp.ip=127.0.0.1 $(if $(filter 0,$(shell id -u)),--allow-root)
 
-docs: venv
+# The docs site in _docs/: Quarto where it is on PATH, else Pandoc (it says which); the data dictionary page needs the data.
+docs: data
 	$(BIN)/python tools/docs.py site
 
 readme: venv

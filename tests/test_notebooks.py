@@ -1,4 +1,4 @@
-"Every notebook is a test: nbdev's runner executes it, skipping cells flagged in [tool.nbdev] tst_flags."
+"Every notebook is a test: nbdev's runner executes every cell of it."
 from pathlib import Path
 import pytest
 from nbdev.config import get_config

@@ -73,7 +73,7 @@ def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
     p = subprocess.run([bin_path("papermill"), "nbs/04_train.ipynb", str(out), "-p", "budget", "30K", "-p", "task", "threshold_1pct",
                         "-p", "wandb_mode", "disabled", "--no-progress-bar"], cwd=ROOT, capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
-    r = json.loads(results_path("spy_daily_threshold_1pct_h1", "30K", root=root).read_text())
+    r = json.loads(results_path("spy_daily_threshold_1pct", "30K", root=root).read_text())
     assert r["budget"] == "30K" and abs(r["params"] / 30_000 - 1) <= 0.05
     assert "Test AUC margin over 0.5" in out.read_text()
 
