@@ -22,7 +22,8 @@ class VisibleText(HTMLParser):
         if not self.hidden: self.parts.append(data)
 
 def visible(dom: str) -> str:
-    p = VisibleText(); p.feed(dom); return "".join(p.parts)
+    "The page's visible text, whitespace collapsed."
+    p = VisibleText(); p.feed(dom); return " ".join("".join(p.parts).split())
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -81,3 +82,11 @@ def test_data_dictionary_page_opens_on_its_table_of_contents(site, tmp_path):
         subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path/'profile'}", "--window-size=1280,1000", f"--screenshot={shots/name}",
                         p.as_uri()], capture_output=True, timeout=120)
         assert (shots/name).stat().st_size > 10_000
+
+def test_quarto_config_is_an_nbdev_website():
+    "What Quarto reads where it is installed: nbdev's website config, with every file it names present."
+    q = yaml.safe_load((ROOT/"nbs/_quarto.yml").read_text())
+    assert q["project"]["type"] == "website" and q["format"]["html"]["toc"] is True
+    assert (ROOT/"nbs"/q["format"]["html"]["css"]).exists()
+    for f in q["metadata-files"]: assert (ROOT/"nbs"/f).exists(), f
+    assert yaml.safe_load((ROOT/"nbs/nbdev.yml").read_text())["project"]["output-dir"] == "_docs"
