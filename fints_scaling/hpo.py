@@ -7,6 +7,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/hpo.html.md"""
 # %% ../nbs/03_hpo.ipynb #e91ee2be
 from __future__ import annotations
 import argparse, hashlib, json, logging, os, socket, sys, time, warnings
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from .device import ThermalGuard, ThermalStop, choose_device
 from .checks import check_count, check_positive, count, positive, run_command
 from .model import build_model, canonical_budget, model_config
 from .splits import get_hpo_subset
-from .storage import project_root, write_json_atomic
+from .storage import file_lock, project_root, write_json_atomic
 from .tracking import Tracker
 from .train import Hyperparameters, Trainer, prepare_experiment, seed_everything
 
@@ -30,8 +31,8 @@ log = logging.getLogger("fints_scaling")
 # %% auto #0
 __all__ = ['log', 'CONNECT_TIMEOUT', 'FINISHED', 'check_search_space', 'load_search_space', 'cap_epochs', 'suggest',
            'default_storage', 'make_storage', 'startup_trials', 'make_pruner', 'sampler_seed', 'TrialSeededSampler',
-           'create_study', 'create_objective', 'hpo_best_path', 'save_best_params', 'optimize', 'run_hpo', 'run_worker',
-           'hpo_cli']
+           'create_study', 'create_objective', 'hpo_best_path', 'save_best_params', 'claim_lock', 'optimize', 'run_hpo',
+           'run_worker', 'hpo_cli']
 
 # %% ../nbs/03_hpo.ipynb #d7ee8913
 _TYPES = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high", "step"), "categorical": ("choices",)}
@@ -249,24 +250,43 @@ def _study_attrs(objective, budget, space, fixed, n_trials, pruning) -> dict:
                 seed=cfg.seed, split=data.splits.settings,
                 hpo_train_fraction=cfg.hpo_train_fraction, data_md5=data.data_md5, architecture={k: v for k, v in asdict(arch).items() if k != "dropout"})
 
+@contextmanager
+def claim_lock(storage: RDBStorage | None, study_name: str):
+    "Serialise 'count the study's trials, then start one' across processes: a file lock beside a SQLite file, an advisory lock on PostgreSQL."
+    url = storage.engine.url if isinstance(storage, RDBStorage) else None
+    if url is not None and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        with file_lock(Path(url.database).with_name(Path(url.database).name + f".{study_name}.claim")): yield
+    elif url is not None and url.get_backend_name() == "postgresql":
+        from sqlalchemy import text
+        key = int(hashlib.sha256(study_name.encode()).hexdigest()[:15], 16)
+        with storage.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try: yield
+            finally: conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    else: yield
+
 def optimize(study: optuna.Study, objective, n_trials: int, timeout_hours: float | None, guard: ThermalGuard | None = None,
-             on_stop=None, progress: bool = True, poll_seconds: float = 2.0, tags: dict | None = None):
+             on_stop=None, progress: bool = True, poll_seconds: float = 2.0, tags: dict | None = None, storage: RDBStorage | None = None):
     "Run trials one at a time until `study` holds `n_trials` finished ones (across all workers) or the timeout passes; `tags` go on each trial."
-    def tagged(trial):
-        for k, v in (tags or {}).items(): trial.set_user_attr(k, v)
-        return objective(trial)
     deadline = time.monotonic() + timeout_hours * 3600 if timeout_hours else float("inf")
     bar = None
     while time.monotonic() < deadline:
-        with warnings.catch_warnings():                               # dead workers' trials: failed, then retried (experimental, see above)
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        done = len(study.get_trials(deepcopy=False, states=FINISHED))
-        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-        if done >= n_trials: break
-        if done + running >= n_trials: time.sleep(poll_seconds); continue    # the last trials are running elsewhere
-        if bar is None and progress: bar = tqdm(total=n_trials, initial=done, desc=study.study_name)
-        study.optimize(tagged, n_trials=1, catch=())
+        with ExitStack() as claim:
+            claim.enter_context(claim_lock(storage, study.study_name))       # held from the count until this trial exists
+            with warnings.catch_warnings():                                   # dead workers' trials: failed, then retried (experimental, see above)
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            states = [t.state for t in study.get_trials(deepcopy=False)]      # one snapshot: a trial finishing between two queries
+            done, running = sum(s in FINISHED for s in states), states.count(TrialState.RUNNING)   # would be counted by neither
+            if done >= n_trials: break
+            if done + running >= n_trials:                                    # the last trials are running elsewhere
+                claim.close(); time.sleep(poll_seconds); continue
+            if bar is None and progress: bar = tqdm(total=n_trials, initial=done, desc=study.study_name)
+            def tagged(trial):
+                claim.close()                                                 # the trial is in storage, RUNNING: others count it now
+                for k, v in (tags or {}).items(): trial.set_user_attr(k, v)
+                return objective(trial)
+            study.optimize(tagged, n_trials=1, catch=())
         if bar is not None: bar.n = len(study.get_trials(deepcopy=False, states=FINISHED)); bar.refresh()
         if guard: guard.check(on_stop=on_stop)
     if bar is not None: bar.close()
@@ -308,7 +328,7 @@ def run_hpo(config_path, budget: str, n_trials: int = 50, timeout_hours: float =
                          make_pruner(sp.get("pruning"), n_trials))
     for k in sorted(attrs, key=lambda k: k == "config"): study.set_user_attr(k, attrs[k])      # config last: workers wait for it
     stop = lambda: study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(study, cfg.name, budget, root=root)
-    optimize(study, objective, n_trials, timeout_hours, guard, stop, progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"})
+    optimize(study, objective, n_trials, timeout_hours, guard, stop, progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"}, storage=rdb)
     return json.loads(save_best_params(study, cfg.name, budget, root=root).read_text())
 
 def run_worker(study_name: str, storage: str, n_trials: int | None = None, timeout_hours: float | None = None, device: str = "auto",
@@ -333,7 +353,8 @@ def run_worker(study_name: str, storage: str, n_trials: int | None = None, timeo
     objective = create_objective(cfg, budget, space, device=device, fixed=attrs.get("fixed"), wandb_mode=wandb_mode, mlflow=mlflow,
                                  mlflow_uri=mlflow_uri, verify=attrs.get("data_verified", True), root=root)
     before = len(study.trials)
-    optimize(study, objective, target, timeout_hours, guard, progress=progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"})
+    optimize(study, objective, target, timeout_hours, guard, progress=progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"},
+             storage=rdb)
     return len(study.trials) - before
 
 # %% ../nbs/03_hpo.ipynb #2eff4633

@@ -133,3 +133,15 @@ def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_r
     best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())
     assert best["search_space"]["epochs"] == {"type": "categorical", "choices": [2]}    # the space the trials were drawn from
     assert best["best_params"]["epochs"] == 2
+
+def test_processes_racing_for_the_last_trials_stop_at_exactly_n(tmp_path):
+    "Four processes with a 50 ms objective on one SQLite study: counting and starting a trial is one claim, so none overshoots."
+    storage = f"sqlite:///{tmp_path}/o.db"
+    script = ("import sys, time, optuna\nfrom fints_scaling.hpo import make_storage, optimize\n"
+              f"rdb = make_storage({storage!r})\nstudy = optuna.create_study(study_name='race', storage=rdb, load_if_exists=True)\n"
+              "optimize(study, lambda t: (time.sleep(0.05), t.suggest_float('x', 0, 1))[1], 30, None, progress=False, poll_seconds=0.01, storage=rdb)\n")
+    optuna.create_study(study_name="race", storage=storage)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errs
+    assert len(optuna.load_study(study_name="race", storage=storage).trials) == 30

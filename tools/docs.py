@@ -8,6 +8,7 @@ what the code computes today, then process it with nbdev (`proc_nbs` into `_proc
 Quarto renders them where it is installed, as `nbdev-docs` does. Without Quarto, each processed notebook becomes the
 Quarto-flavoured markdown Quarto would read (the same cell directives honoured), and Pandoc, the engine under Quarto
 (from the `pypandoc_binary` wheel), renders it to HTML with a table of contents and the sidebar of `nbs/sidebar.yml`.
+The README is GitHub markdown, not Quarto's: without Quarto, nbconvert's markdown exporter writes it.
 """
 import base64, html, os, re, shutil, sys
 from pathlib import Path
