@@ -37,7 +37,9 @@ sysdeps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || ! command -v apt-get >/dev/null || \
 	  (echo "installing postgresql (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
+# ruff checks the notebooks (the source), tests, tools and benchmarks first: one format, no lint.
 test: data sysdeps
+	$(BIN)/ruff format --check --quiet . && $(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest
 
 # JupyterLab on the project's venv; it prints the URL with its token. Root (containers) needs --allow-root.

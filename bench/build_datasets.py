@@ -1,7 +1,8 @@
 """Time to build every dataset from raw for all embedded tickers and timescales (after import).
 
-    .venv/bin/python bench/build_datasets.py
+.venv/bin/python bench/build_datasets.py
 """
+
 import tempfile, time
 from pathlib import Path
 from fints_scaling.storage import DataPaths
@@ -10,9 +11,12 @@ from fints_scaling.resample import resample_all
 from fints_scaling.features import build_datasets
 
 paths = DataPaths(Path(tempfile.mkdtemp()))
-t0 = time.perf_counter(); build_raw(paths=paths)
-t1 = time.perf_counter(); resample_all(paths=paths)
-t2 = time.perf_counter(); entries = build_datasets(paths=paths)
+t0 = time.perf_counter()
+build_raw(paths=paths)
+t1 = time.perf_counter()
+resample_all(paths=paths)
+t2 = time.perf_counter()
+entries = build_datasets(paths=paths)
 t3 = time.perf_counter()
 print(f"raw (3 tickers from arch):            {t1 - t0:6.2f} s")
 print(f"resample (3 tickers x 4 timescales):  {t2 - t1:6.2f} s")

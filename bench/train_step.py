@@ -4,6 +4,7 @@ windows gathered from device tensors, samples per second, and peak device memory
     .venv/bin/python bench/train_step.py                                  # 2M on the CPU
     .venv/bin/python bench/train_step.py --device cuda --budgets 2M 20M 200M 2B --batch-size 64
 """
+
 import argparse, time
 import numpy as np
 import pandas as pd
@@ -15,8 +16,10 @@ from fints_scaling.train import Hyperparameters, Trainer
 from fints_scaling.windows import TensorWindows
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--budgets", nargs="+", default=["2M"]); ap.add_argument("--device", default="cpu")
-ap.add_argument("--batch-size", type=int, default=256); ap.add_argument("--steps", type=int, default=10)
+ap.add_argument("--budgets", nargs="+", default=["2M"])
+ap.add_argument("--device", default="cpu")
+ap.add_argument("--batch-size", type=int, default=256)
+ap.add_argument("--steps", type=int, default=10)
 ap.add_argument("--no-amp", action="store_true")
 args = ap.parse_args()
 dev = choose_device(args.device)
@@ -32,20 +35,31 @@ for b in args.budgets:
     torch.manual_seed(0)
     model = build_model(model_config(b, n_features, ctx), dev)
     t = Trainer(model, w, Hyperparameters(batch_size=args.batch_size, epochs=1), amp=not args.no_amp, progress=False)
-    idx = w.train[:args.batch_size]
+    idx = w.train[: args.batch_size]
+
     def step():
         xb, yb = w.gather(idx)
-        with t._autocast(): logits = model(xb)
+        with t._autocast():
+            logits = model(xb)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), yb)
-        t.opt.zero_grad(set_to_none=True); loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); t.opt.step()
-    step(); step()                                                    # warm-up (allocations, kernels)
-    if dev.type == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+        t.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        t.opt.step()
+
+    step()
+    step()  # warm-up (allocations, kernels)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    for _ in range(args.steps): step()
-    if dev.type == "cuda": torch.cuda.synchronize()
+    for _ in range(args.steps):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
     ms = (time.perf_counter() - t0) / args.steps * 1000
     peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan")
     print(f"{b:>6} {count_parameters(model):>14,} {ms:>9.1f} {args.batch_size / ms * 1000:>11,.0f} {peak:>9.2f}")
-    del model, t
-    if dev.type == "cuda": torch.cuda.empty_cache()
+    model = t = None  # free the memory before the next budget
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()

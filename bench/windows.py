@@ -3,8 +3,8 @@ over a per-sample Dataset, on the same windows of the daily SP500 dataset_a20 (4
 
     .venv/bin/python bench/windows.py [--device cpu|cuda|mps] [--batch-size 256] [--epochs 3]
 """
+
 import argparse, time
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -15,32 +15,46 @@ from fints_scaling.tasks import threshold_labels
 from fints_scaling.windows import TensorWindows
 
 ap = argparse.ArgumentParser()
-ap.add_argument("--device", default="cpu"); ap.add_argument("--batch-size", type=int, default=256); ap.add_argument("--epochs", type=int, default=3)
+ap.add_argument("--device", default="cpu")
+ap.add_argument("--batch-size", type=int, default=256)
+ap.add_argument("--epochs", type=int, default=3)
 args = ap.parse_args()
 
 df = pd.read_parquet(dataset_path("SP500", "dataset_a20", "daily", DataPaths.default()))
 splits = ChunkSplitter(len(df), context_length=60, horizon=1).split()
 w = TensorWindows.from_frame(df, threshold_labels(df, 1, 1), splits, device=args.device)
 
+
 class PerSample(Dataset):
     "The per-sample way: one window at a time, from host arrays, through a DataLoader."
-    def __init__(self, x, y, idx, ctx): self.x, self.y, self.idx, self.ctx = x, y, idx, ctx
-    def __len__(self): return len(self.idx)
+
+    def __init__(self, x, y, idx, ctx):
+        self.x, self.y, self.idx, self.ctx = x, y, idx, ctx
+
+    def __len__(self):
+        return len(self.idx)
+
     def __getitem__(self, i):
         t = self.idx[i]
-        return torch.from_numpy(self.x[t:t + self.ctx]), torch.tensor(self.y[t + self.ctx - 1])
+        return torch.from_numpy(self.x[t : t + self.ctx]), torch.tensor(self.y[t + self.ctx - 1])
+
 
 def sync():
-    if args.device == "cuda": torch.cuda.synchronize()
-    elif args.device == "mps": torch.mps.synchronize()
+    if args.device == "cuda":
+        torch.cuda.synchronize()
+    elif args.device == "mps":
+        torch.mps.synchronize()
+
 
 def rate(batches) -> float:
     n, t = 0, time.perf_counter()
     for _ in range(args.epochs):
         for xb, yb in batches():
-            xb, yb = xb.to(args.device, non_blocking=True), yb.to(args.device, non_blocking=True); n += len(yb)
+            xb, yb = xb.to(args.device, non_blocking=True), yb.to(args.device, non_blocking=True)
+            n += len(yb)
     sync()
     return n / (time.perf_counter() - t)
+
 
 g = torch.Generator().manual_seed(0)
 ds = PerSample(w.x.cpu().numpy(), w.y.cpu().numpy(), splits.train_indices, 60)

@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/aggregate.html.md"""
 
 # %% ../nbs/06_aggregate.ipynb #f46511d9
 from __future__ import annotations
-import json, os, warnings
+import os, warnings
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
@@ -20,14 +20,44 @@ __all__ = ['HPO_COLUMNS', 'TRAINING_COLUMNS', 'CSV_COLUMNS', 'aggregate_hpo_resu
            'summarize_experiment', 'export_results_csv', 'generate_experiment_summary_report']
 
 # %% ../nbs/06_aggregate.ipynb #5290f9cd
-HPO_COLUMNS = ["experiment", "budget", "learning_rate", "epochs", "weight_decay", "warmup_steps", "dropout", "best_value", "n_trials",
-               "n_trials_pruned", "borrowed_from", "timestamp"]
-TRAINING_COLUMNS = ["experiment", "budget", "params", "params_non_embedding", "model_seed", "train_loss", "val_loss", "test_loss", "accuracy",
-                    "precision", "recall", "f1", "test_auc", "converged", "training_time", "timestamp"]
+HPO_COLUMNS = [
+    "experiment",
+    "budget",
+    "learning_rate",
+    "epochs",
+    "weight_decay",
+    "warmup_steps",
+    "dropout",
+    "best_value",
+    "n_trials",
+    "n_trials_pruned",
+    "borrowed_from",
+    "timestamp",
+]
+TRAINING_COLUMNS = [
+    "experiment",
+    "budget",
+    "params",
+    "params_non_embedding",
+    "model_seed",
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "test_auc",
+    "converged",
+    "training_time",
+    "timestamp",
+]
 CSV_COLUMNS = ["experiment", "budget", "params", "val_loss", "test_loss", "accuracy", "alpha_fit", "r_squared", "timestamp"]
 
+
 def _outputs(sub: str, d=None) -> Path:
-    return Path(d) if d is not None else project_root()/"outputs"/sub
+    return Path(d) if d is not None else project_root() / "outputs" / sub
+
 
 def aggregate_hpo_results(experiment_name: str | None = None, hpo_dir=None) -> pd.DataFrame:
     "One row per `{budget}_best.json` under `hpo_dir` (of one experiment, or all)."
@@ -36,37 +66,70 @@ def aggregate_hpo_results(experiment_name: str | None = None, hpo_dir=None) -> p
     rows = []
     for p, j in read_json_files(files, "HPO best JSON"):
         bp = j.get("best_params", {})
-        rows.append({"experiment": j.get("experiment", p.parent.name), "budget": j.get("budget", p.name.removesuffix("_best.json")),
-                     **{k: bp.get(k) for k in ("learning_rate", "epochs", "weight_decay", "warmup_steps", "dropout")},
-                     "best_value": j.get("best_value"), "n_trials": j.get("n_trials_completed"), "n_trials_pruned": j.get("n_trials_pruned"),
-                     "borrowed_from": bool(j.get("borrowed_from")), "timestamp": j.get("timestamp")})
+        rows.append(
+            {
+                "experiment": j.get("experiment", p.parent.name),
+                "budget": j.get("budget", p.name.removesuffix("_best.json")),
+                **{k: bp.get(k) for k in ("learning_rate", "epochs", "weight_decay", "warmup_steps", "dropout")},
+                "best_value": j.get("best_value"),
+                "n_trials": j.get("n_trials_completed"),
+                "n_trials_pruned": j.get("n_trials_pruned"),
+                "borrowed_from": bool(j.get("borrowed_from")),
+                "timestamp": j.get("timestamp"),
+            }
+        )
     df = pd.DataFrame(rows, columns=HPO_COLUMNS)
     return df.iloc[sorted(range(len(df)), key=lambda i: (df.experiment[i], parse_budget(df.budget[i])))].reset_index(drop=True)
+
 
 def aggregate_training_results(results_dir=None) -> pd.DataFrame:
     "One row per full-data results JSON under `results_dir`, every experiment."
     d = _outputs("results", results_dir)
-    frames = [f for e in (sorted(x for x in d.iterdir() if x.is_dir()) if d.exists() else [])
-              if len(f := load_experiment_results(e.name, results_dir=d))]
+    frames = [
+        f
+        for e in (sorted(x for x in d.iterdir() if x.is_dir()) if d.exists() else [])
+        if len(f := load_experiment_results(e.name, results_dir=d))
+    ]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
     return df.rename(columns={"seconds": "training_time"})[TRAINING_COLUMNS].sort_values(["experiment", "params"]).reset_index(drop=True)
 
 # %% ../nbs/06_aggregate.ipynb #76c95ecd
 def _budget_means(tr: pd.DataFrame) -> pd.DataFrame:
     "One row per experiment and budget: the mean over model seeds."
-    return (tr.groupby(["experiment", "budget"], as_index=False).agg(params=("params", "first"), val_loss=("val_loss", "mean"),
-            test_loss=("test_loss", "mean"), n_seeds=("test_loss", "size")).sort_values(["experiment", "params"]).reset_index(drop=True))
+    return (
+        tr.groupby(["experiment", "budget"], as_index=False)
+        .agg(params=("params", "first"), val_loss=("val_loss", "mean"), test_loss=("test_loss", "mean"), n_seeds=("test_loss", "size"))
+        .sort_values(["experiment", "params"])
+        .reset_index(drop=True)
+    )
+
 
 def summarize_experiment(experiment_name: str, results_dir=None, hpo_dir=None) -> dict:
-    "best_budget (lowest mean test loss), scaling_factor (test-loss ratio from 2M to 200M, else smallest to largest), hpo_summary, training_summary."
-    tr = aggregate_training_results(results_dir); tr = tr[tr.experiment == experiment_name]
+    "best_budget (lowest mean test loss), scaling_factor (test-loss ratio 2M to 200M, else smallest to largest),"
+    "hpo_summary, training_summary."
+    tr = aggregate_training_results(results_dir)
+    tr = tr[tr.experiment == experiment_name]
     mean = _budget_means(tr)
     hp = aggregate_hpo_results(experiment_name, hpo_dir)
-    out = {"experiment": experiment_name, "metric": "test_loss", "best_budget": None, "scaling_factor": None, "scaling_from_to": None,
-           "hpo_summary": {"n_studies": len(hp), "n_trials": int(hp.n_trials.fillna(0).sum()), "borrowed": int(hp.borrowed_from.sum()),
-                           "best_values": dict(zip(hp.budget, hp.best_value))},
-           "training_summary": {"n_runs": len(tr), "n_seeds": dict(zip(mean.budget, mean.n_seeds)), "test_loss": dict(zip(mean.budget, mean.test_loss)),
-                                "val_loss_selection": dict(zip(mean.budget, mean.val_loss))}}
+    out = {
+        "experiment": experiment_name,
+        "metric": "test_loss",
+        "best_budget": None,
+        "scaling_factor": None,
+        "scaling_from_to": None,
+        "hpo_summary": {
+            "n_studies": len(hp),
+            "n_trials": int(hp.n_trials.fillna(0).sum()),
+            "borrowed": int(hp.borrowed_from.sum()),
+            "best_values": dict(zip(hp.budget, hp.best_value)),
+        },
+        "training_summary": {
+            "n_runs": len(tr),
+            "n_seeds": dict(zip(mean.budget, mean.n_seeds)),
+            "test_loss": dict(zip(mean.budget, mean.test_loss)),
+            "val_loss_selection": dict(zip(mean.budget, mean.val_loss)),
+        },
+    }
     if len(mean):
         out["best_budget"] = mean.loc[mean.test_loss.idxmin(), "budget"]
         lo, hi = ("2M", "200M") if {"2M", "200M"} <= set(mean.budget) else (mean.iloc[0].budget, mean.iloc[-1].budget)
@@ -75,69 +138,132 @@ def summarize_experiment(experiment_name: str, results_dir=None, hpo_dir=None) -
             out["scaling_factor"], out["scaling_from_to"] = float(v[lo] / v[hi]), [lo, hi]
     return out
 
+
 def export_results_csv(output_path="outputs/results/all_results.csv", results_dir=None) -> Path:
     "Write every training run (one row per model seed) with its experiment's power-law alpha and R^2 on mean test loss to CSV."
     tr = aggregate_training_results(results_dir)
-    fits = {e: fit_power_law(g.params, g.test_loss) if g.params.nunique() >= 2 else (np.nan, np.nan, np.nan)
-            for e, g in _budget_means(tr).groupby("experiment")}
-    df = tr.assign(alpha_fit=[fits[e][0] for e in tr.experiment], r_squared=[fits[e][2] for e in tr.experiment])[CSV_COLUMNS] if len(tr) \
+    fits = {
+        e: fit_power_law(g.params, g.test_loss) if g.params.nunique() >= 2 else (np.nan, np.nan, np.nan)
+        for e, g in _budget_means(tr).groupby("experiment")
+    }
+    df = (
+        tr.assign(alpha_fit=[fits[e][0] for e in tr.experiment], r_squared=[fits[e][2] for e in tr.experiment])[CSV_COLUMNS]
+        if len(tr)
         else pd.DataFrame(columns=CSV_COLUMNS)
-    p = Path(output_path) if Path(output_path).is_absolute() else project_root()/output_path
+    )
+    p = Path(output_path) if Path(output_path).is_absolute() else project_root() / output_path
     p.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(p) as tmp: df.to_csv(tmp, index=False)
+    with atomic_path(p) as tmp:
+        df.to_csv(tmp, index=False)
     return p
 
-def _ci(ci, d: int = 4) -> str: return "no interval" if not ci else f"[{ci[0]:.{d}f}, {ci[1]:.{d}f}]"
+
+def _ci(ci, d: int = 4) -> str:
+    return "no interval" if not ci else f"[{ci[0]:.{d}f}, {ci[1]:.{d}f}]"
+
 
 def _experiment_section(e: str, rep: dict, rel) -> list[str]:
     "The Markdown of one experiment: verdict, split, laws, comparisons, runs, figure."
     v, sp, fr = rep["verdict"], rep.get("split") or {}, rep.get("fit_results")
-    lines = [f"## {e}", "", f"**Verdict** (test loss, mean over model seeds; 95% intervals resample test windows in blocks of {rep.get('block_length')} "
-             f"and seeds within each budget): {v['sentence']}", ""]
-    if sp: lines += ["| split | windows | positives | distinct days |", "|---|---:|---:|---:|"] + \
-                    [f"| {k} | {sp[k]['windows']:,} | {sp[k]['positives']:,} | {sp[k]['days']:,} |" for k in ("train", "val", "test")] + [""]
-    if fr: lines += [f"- **Power law** (test loss = a N^-alpha on the budget means): alpha = {fr['alpha']:.4f}, 95% CI {_ci(fr['alpha_ci95'])}, "
-                     f"R^2 = {fr['r_squared']:.3f}. {rep['interpretation']}."]
-    else: lines += [f"- **Power law**: {rep['interpretation']}."]
-    for name, key, params in (("Saturating law", "saturating_fit", ("E", "A", "alpha")), ("Joint law", "joint_fit", ("E", "A", "alpha", "B", "beta"))):
+    lines = [
+        f"## {e}",
+        "",
+        f"**Verdict** (test loss, mean over model seeds; 95% intervals resample test windows in blocks of {rep.get('block_length')} "
+        f"and seeds within each budget): {v['sentence']}",
+        "",
+    ]
+    if sp:
+        lines += (
+            ["| split | windows | positives | distinct days |", "|---|---:|---:|---:|"]
+            + [f"| {k} | {sp[k]['windows']:,} | {sp[k]['positives']:,} | {sp[k]['days']:,} |" for k in ("train", "val", "test")]
+            + [""]
+        )
+    if fr:
+        lines += [
+            f"- **Power law** (test loss = a N^-alpha on the budget means): alpha = {fr['alpha']:.4f}, 95% CI {_ci(fr['alpha_ci95'])}, "
+            f"R^2 = {fr['r_squared']:.3f}. {rep['interpretation']}."
+        ]
+    else:
+        lines += [f"- **Power law**: {rep['interpretation']}."]
+    for name, key, params in (
+        ("Saturating law", "saturating_fit", ("E", "A", "alpha")),
+        ("Joint law", "joint_fit", ("E", "A", "alpha", "B", "beta")),
+    ):
         f = rep.get(key)
-        if not f: continue
-        if not f.get("identifiable"): lines += [f"- **{name}**: {f['reason']}."]; continue
-        lines += [f"- **{name}**: " + ", ".join(f"{k} = {f[k]:.4g} {_ci((f.get('ci') or {}).get(k), 3)}" for k in params) + f" ({f['n_points']} points)."]
+        if not f:
+            continue
+        if not f.get("identifiable"):
+            lines += [f"- **{name}**: {f['reason']}."]
+            continue
+        lines += [
+            f"- **{name}**: "
+            + ", ".join(f"{k} = {f[k]:.4g} {_ci((f.get('ci') or {}).get(k), 3)}" for k in params)
+            + f" ({f['n_points']} points)."
+        ]
     lines += ["", "| comparison (same test windows) | test-loss difference | 95% CI | better |", "|---|---:|---|---|"]
-    lines += [f"| {c['budget']} vs {c['against']} | {c['difference']:+.4f} | {_ci(c['ci'])} | {'yes' if c['better'] else 'no'} |" for c in rep["comparisons"]]
-    lines += ["", "| budget | parameters | non-embedding | seeds | test loss [95% CI] | seed sd | val loss (selection) | test AUC | converged |",
-              "|---|---:|---:|---:|---|---:|---:|---:|---|"]
+    lines += [
+        f"| {c['budget']} vs {c['against']} | {c['difference']:+.4f} | {_ci(c['ci'])} | {'yes' if c['better'] else 'no'} |"
+        for c in rep["comparisons"]
+    ]
+    lines += [
+        "",
+        "| budget | parameters | non-embedding | seeds | test loss [95% CI] | seed sd | val loss (selection) | test AUC | converged |",
+        "|---|---:|---:|---:|---|---:|---:|---:|---|",
+    ]
     for p in rep["data_points"]:
         sd = "" if p["test_loss_seed_sd"] is None else f"{p['test_loss_seed_sd']:.4f}"
-        lines.append(f"| {p['budget']} | {p['params']:,} | {p['params_non_embedding'] or 0:,} | {p['n_seeds']} | {p['test_loss']:.4f} {_ci(p['test_loss_ci'])} | "
-                     f"{sd} | {p['val_loss_selection']:.4f} | {p['test_auc']:.3f} | {'yes' if p['converged'] else '**no**'} |")
+        lines.append(
+            f"| {p['budget']} | {p['params']:,} | {p['params_non_embedding'] or 0:,} | {p['n_seeds']} | "
+            f"{p['test_loss']:.4f} {_ci(p['test_loss_ci'])} | "
+            f"{sd} | {p['val_loss_selection']:.4f} | {p['test_auc']:.3f} | {'yes' if p['converged'] else '**no**'} |"
+        )
     b = rep.get("baselines", {})
-    if b: lines += ["", f"Baselines on the same test windows: majority (val's positive rate) {b['majority']:.4f}, logistic regression (C chosen on val) "
-                    f"{b['logistic']:.4f}. Full-data runs: {sum(p['n_seeds'] for p in rep['data_points'])}."]
+    if b:
+        lines += [
+            "",
+            f"Baselines on the same test windows: majority (val's positive rate) {b['majority']:.4f}, logistic regression "
+            f"(C chosen on val) "
+            f"{b['logistic']:.4f}. Full-data runs: {sum(p['n_seeds'] for p in rep['data_points'])}.",
+        ]
     return lines + ["", f"![{e} scaling]({rel(rep['figure'])})", ""]
 
-def generate_experiment_summary_report(output_path="outputs/results/summary_report.md", results_dir=None, hpo_dir=None,
-                                       figures_dir="outputs/figures", n_boot: int = 1000) -> Path:
+
+def generate_experiment_summary_report(
+    output_path="outputs/results/summary_report.md", results_dir=None, hpo_dir=None, figures_dir="outputs/figures", n_boot: int = 1000
+) -> Path:
     "Markdown report of every experiment: verdict, split sizes, scaling fits with intervals, paired comparisons, runs, HPO, figures."
-    p = Path(output_path) if Path(output_path).is_absolute() else project_root()/output_path
-    fig_dir = Path(figures_dir) if Path(figures_dir).is_absolute() else project_root()/figures_dir
+    p = Path(output_path) if Path(output_path).is_absolute() else project_root() / output_path
+    fig_dir = Path(figures_dir) if Path(figures_dir).is_absolute() else project_root() / figures_dir
     tr, hp = aggregate_training_results(results_dir), aggregate_hpo_results(hpo_dir=hpo_dir)
-    lines = ["# Scaling results", "", f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}. "
-             f"{len(tr)} training runs in {tr.experiment.nunique()} experiment(s); {len(hp)} HPO results. Every number below is measured on the test "
-             "windows, the last days of the history, unless it says val; val loss only selected the models.", ""]
-    if not len(tr): lines += ["No training results yet: run `make demo`, or `fints-train` / `fints-experiments run`.", ""]
+    lines = [
+        "# Scaling results",
+        "",
+        f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')}. "
+        f"{len(tr)} training runs in {tr.experiment.nunique()} experiment(s); {len(hp)} HPO results. Every number "
+        f"below is measured on the test "
+        "windows, the last days of the history, unless it says val; val loss only selected the models.",
+        "",
+    ]
+    if not len(tr):
+        lines += ["No training results yet: run `make demo`, or `fints-train` / `fints-experiments run`.", ""]
     for e in sorted(tr.experiment.unique()):
         rep = generate_scaling_report(e, fig_dir, results_dir=results_dir, n_boot=n_boot)
         lines += _experiment_section(e, rep, lambda f: os.path.relpath(f, p.parent))
     if len(hp):
-        lines += ["## HPO (val loss: the selection metric)", "",
-                  "| experiment | budget | learning rate | epochs | weight decay | warmup | dropout | best val loss | trials | borrowed |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "## HPO (val loss: the selection metric)",
+            "",
+            "| experiment | budget | learning rate | epochs | weight decay | warmup | dropout | best val loss | trials | borrowed |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for r in hp.itertuples():
             bv = "" if r.best_value is None or pd.isna(r.best_value) else f"{r.best_value:.4f}"
-            lines.append(f"| {r.experiment} | {r.budget} | {r.learning_rate:.2e} | {r.epochs} | {r.weight_decay:.2e} | {r.warmup_steps} | "
-                         f"{r.dropout:.3f} | {bv} | {r.n_trials if r.n_trials is not None and not pd.isna(r.n_trials) else ''} | {'yes' if r.borrowed_from else ''} |")
+            lines.append(
+                f"| {r.experiment} | {r.budget} | {r.learning_rate:.2e} | {r.epochs} | {r.weight_decay:.2e} | {r.warmup_steps} | "
+                f"{r.dropout:.3f} | {bv} | {r.n_trials if r.n_trials is not None and not pd.isna(r.n_trials) else ''} | "
+                f"{'yes' if r.borrowed_from else ''} |"
+            )
     p.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(p) as tmp: tmp.write_text("\n".join(lines) + "\n")
+    with atomic_path(p) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
     return p

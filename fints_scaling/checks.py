@@ -16,9 +16,12 @@ __all__ = ['count', 'seed', 'positive', 'fraction', 'check_count', 'check_positi
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e006
 def check_count(value, name: str, minimum: int = 1) -> int:
     "`value` if it is an integer >= `minimum`; a ValueError naming `name` otherwise."
-    if isinstance(value, bool) or not isinstance(value, int): raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum: raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
 
 def check_positive(value, name: str, upper: float | None = None) -> float:
     "`value` if it is a finite number > 0 (and <= `upper`); a ValueError naming `name` otherwise."
@@ -31,12 +34,18 @@ def check_positive(value, name: str, upper: float | None = None) -> float:
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e008
 def _argtype(parse: Callable[[str], object], check: Callable, name: str, **kw) -> Callable[[str], object]:
     def convert(text: str):
-        try: value = parse(text)
-        except ValueError: raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
-        try: return check(value, "the value", **kw)
-        except ValueError as e: raise argparse.ArgumentTypeError(str(e).replace("the value ", "")) from None
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
+        try:
+            return check(value, "the value", **kw)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e).replace("the value ", "")) from None
+
     convert.__name__ = name
     return convert
+
 
 count = _argtype(int, check_count, "an integer >= 1")
 seed = _argtype(int, check_count, "an integer >= 0", minimum=0)
@@ -45,17 +54,24 @@ fraction = _argtype(float, check_positive, "a fraction in (0, 1]", upper=1)
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e011
 def _accepts(tp, value) -> bool:
-    if tp is typing.Any: return True
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union: return any(_accepts(t, value) for t in typing.get_args(tp))
-    if tp is type(None): return value is None
-    if isinstance(value, bool): return tp is bool
-    if tp is float: return isinstance(value, (int, float))
+    if tp is typing.Any:
+        return True
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        return any(_accepts(t, value) for t in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if isinstance(value, bool):
+        return tp is bool
+    if tp is float:
+        return isinstance(value, (int, float))
     return isinstance(value, typing.get_origin(tp) or tp)
+
 
 def _type_name(tp) -> str:
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         return " or ".join("null" if t is type(None) else _type_name(t) for t in typing.get_args(tp))
     return getattr(tp, "__name__", str(tp))
+
 
 def check_fields(obj, where: str):
     "ValueError naming `where` and the first field of dataclass `obj` whose value does not have its annotated type."
@@ -68,7 +84,8 @@ def check_fields(obj, where: str):
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e014
 def run_command(prog: str, main: Callable[[], int | None], expected: tuple[type[BaseException], ...] = ()) -> int:
     "Run `main()`; a ValueError, OSError or one of `expected` becomes `prog: message` on stderr and exit code 2."
-    try: return main() or 0
+    try:
+        return main() or 0
     except (ValueError, OSError, *expected) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2

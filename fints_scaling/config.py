@@ -24,11 +24,13 @@ __all__ = ['EMBARGO_DAYS', 'PACKAGES', 'ExperimentConfig', 'timescale_file', 'lo
            'package_versions', 'git_commit']
 
 # %% ../nbs/foundations/07_config.ipynb #b6295994
-EMBARGO_DAYS = 200   # the longest look-back of any feature (sma_200): the default embargo
+EMBARGO_DAYS = 200  # the longest look-back of any feature (sma_200): the default embargo
+
 
 @dataclass(frozen=True)
 class ExperimentConfig:
     "One experiment: data, task, horizon, timescale, split and tracking settings."
+
     name: str
     data_path: str
     task: str
@@ -54,33 +56,39 @@ class ExperimentConfig:
         where = f"config {self.name!r}"
         check_fields(self, where)
         parse_task(self.task)
-        checks = [(self.horizon in HORIZONS, f"unknown horizon {self.horizon!r}; expected one of {list(HORIZONS)}"),
-                  (self.timescale in TIMESCALES, f"unknown timescale {self.timescale!r}; expected one of {list(TIMESCALES)}"),
-                  (self.split_mode in MODES, f"unknown split_mode {self.split_mode!r}; expected one of {list(MODES)}"),
-                  (self.norm in NORMS, f"unknown norm {self.norm!r}; expected one of {list(NORMS)}"),
-                  (self.channel_mode in CHANNEL_MODES, f"unknown channel_mode {self.channel_mode!r}; expected one of {list(CHANNEL_MODES)}"),
-                  (self.label_price in ("high", "close"), f"unknown label_price {self.label_price!r}; expected 'high' or 'close'"),
-                  (self.context_length >= 1, f"context_length must be >= 1, got {self.context_length!r}"),
-                  (self.purge is None or self.purge >= 0, f"purge must be null or an integer >= 0, got {self.purge!r}"),
-                  (self.embargo >= 0, f"embargo must be an integer >= 0, got {self.embargo!r}"),
-                  (0 < self.hpo_train_fraction <= 1, f"hpo_train_fraction must lie in (0, 1], got {self.hpo_train_fraction!r}")]
+        checks = [
+            (self.horizon in HORIZONS, f"unknown horizon {self.horizon!r}; expected one of {list(HORIZONS)}"),
+            (self.timescale in TIMESCALES, f"unknown timescale {self.timescale!r}; expected one of {list(TIMESCALES)}"),
+            (self.split_mode in MODES, f"unknown split_mode {self.split_mode!r}; expected one of {list(MODES)}"),
+            (self.norm in NORMS, f"unknown norm {self.norm!r}; expected one of {list(NORMS)}"),
+            (self.channel_mode in CHANNEL_MODES, f"unknown channel_mode {self.channel_mode!r}; expected one of {list(CHANNEL_MODES)}"),
+            (self.label_price in ("high", "close"), f"unknown label_price {self.label_price!r}; expected 'high' or 'close'"),
+            (self.context_length >= 1, f"context_length must be >= 1, got {self.context_length!r}"),
+            (self.purge is None or self.purge >= 0, f"purge must be null or an integer >= 0, got {self.purge!r}"),
+            (self.embargo >= 0, f"embargo must be an integer >= 0, got {self.embargo!r}"),
+            (0 < self.hpo_train_fraction <= 1, f"hpo_train_fraction must lie in (0, 1], got {self.hpo_train_fraction!r}"),
+        ]
         for ok, msg in checks:
-            if not ok: raise ValueError(f"{where}: {msg}")
+            if not ok:
+                raise ValueError(f"{where}: {msg}")
 
     def data_file(self, root: Path | None = None) -> Path:
         "The dataset this experiment reads: `data_path` at its timescale, else the fallback; error naming both if neither exists."
         root = Path(root or project_root())
-        candidates = [timescale_file(root/p, self.timescale) for p in (self.data_path, self.fallback_data_path) if p]
+        candidates = [timescale_file(root / p, self.timescale) for p in (self.data_path, self.fallback_data_path) if p]
         for p in candidates:
-            if p.exists(): return p
+            if p.exists():
+                return p
         raise FileNotFoundError(f"config {self.name!r}: no data file; looked for {', '.join(map(str, candidates))} (run `make data`)")
 
     def with_overrides(self, task: str | None = None, horizon: int | None = None, timescale: str | None = None) -> "ExperimentConfig":
         "This config with another task, horizon or timescale; the name says what changed."
         new = replace(self, task=task or self.task, horizon=horizon or self.horizon, timescale=timescale or self.timescale)
-        if new == self: return self
+        if new == self:
+            return self
         prefix = self.name.split("_")[0]
         return replace(new, name=f"{prefix}_{new.timescale}_{new.task}_h{new.horizon}")
+
 
 def timescale_file(path: Path, timescale: str) -> Path:
     "The file of `timescale` next to the daily dataset `path`."
@@ -90,41 +98,60 @@ def timescale_file(path: Path, timescale: str) -> Path:
 def load_experiment_config(path, root: Path | None = None, check_data: bool = True) -> ExperimentConfig:
     "Read and validate an experiment YAML; the experiment's name is the file's stem."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such experiment config")
-    try: doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({e})") from e
-    if not isinstance(doc, dict): raise ValueError(f"{path}: expected a mapping of settings, got {type(doc).__name__}")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such experiment config")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from e
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {type(doc).__name__}")
     known = {f.name for f in fields(ExperimentConfig)} - {"name"}
-    if unknown := sorted(set(doc) - known): raise ValueError(f"{path}: unknown field(s) {unknown}; expected {sorted(known)}")
-    if missing := [k for k in ("data_path", "task", "horizon") if k not in doc]: raise ValueError(f"{path}: missing field(s) {missing}")
-    try: cfg = ExperimentConfig(name=path.stem, **doc)
-    except ValueError as e: raise ValueError(f"{path}: {e}") from e
-    if check_data: cfg.data_file(root)
+    if unknown := sorted(set(doc) - known):
+        raise ValueError(f"{path}: unknown field(s) {unknown}; expected {sorted(known)}")
+    if missing := [k for k in ("data_path", "task", "horizon") if k not in doc]:
+        raise ValueError(f"{path}: missing field(s) {missing}")
+    try:
+        cfg = ExperimentConfig(name=path.stem, **doc)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
+    if check_data:
+        cfg.data_file(root)
     return cfg
+
 
 def experiment_config_path(task: str, root: Path | None = None) -> Path:
     "configs/experiments/spy_daily_{task}.yaml."
-    return Path(root or project_root())/"configs"/"experiments"/f"spy_daily_{task}.yaml"
+    return Path(root or project_root()) / "configs" / "experiments" / f"spy_daily_{task}.yaml"
 
 # %% ../nbs/foundations/07_config.ipynb #b1eb64d2
 PACKAGES = ("fints_scaling", "torch", "numpy", "pandas", "scikit-learn", "scipy", "optuna", "TA-Lib", "wandb", "mlflow")
+
 
 def package_versions() -> dict:
     "Python and the versions of the packages a result depends on."
     import platform
     from importlib.metadata import version, PackageNotFoundError
+
     out = {"python": platform.python_version()}
     for p in PACKAGES:
-        try: out[p] = version(p)
-        except PackageNotFoundError: out[p] = None
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = None
     return out
+
 
 def git_commit(root: Path | None = None) -> str | None:
     "HEAD of the project's git repository, suffixed '-dirty' if tracked files changed; None outside git."
     import subprocess
+
     root = Path(root or project_root())
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError): return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
     return head + ("-dirty" if dirty else "")

@@ -31,36 +31,59 @@ COLUMN_INFO = {
 }
 STATS = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
 
+
 def get_column_descriptions(columns, file_type: str = "") -> pd.DataFrame:
     "Column, category and description for `columns` (of a file of kind `file_type`, e.g. 'VIX.Close')."
     rows = []
     for c in columns:
         cat, desc = COLUMN_INFO.get(c, ("unknown", "not documented: add it to COLUMN_INFO or FEATURES"))
-        if file_type.endswith("Close") and c == "Close": cat, desc = "VIX", "VIX close, index points"
+        if file_type.endswith("Close") and c == "Close":
+            cat, desc = "VIX", "VIX close, index points"
         rows.append({"column": c, "category": cat, "description": desc})
     return pd.DataFrame(rows)
+
 
 def get_file_stats(filepath, paths: DataPaths | None = None) -> dict:
     "Path, shape, date range, MD5 and the manifest's id and source of a parquet file."
     paths = paths or DataPaths.default()
     df = read_table(filepath)
-    try: e = Manifest(paths).entry_for(filepath)
-    except ManifestError: e = {"id": "(not in manifest)", "source": "unknown"}
+    try:
+        e = Manifest(paths).entry_for(filepath)
+    except ManifestError:
+        e = {"id": "(not in manifest)", "source": "unknown"}
     dates = df["Date"] if "Date" in df else pd.Series(dtype="datetime64[ns]")
-    return {"path": paths.rel(filepath), "rows": len(df), "columns": df.shape[1],
-            "first_date": f"{dates.min():%Y-%m-%d}" if len(dates) else "", "last_date": f"{dates.max():%Y-%m-%d}" if len(dates) else "",
-            "md5": file_md5(filepath), "manifest_id": e["id"], "source": e["source"], "frame": df}
+    return {
+        "path": paths.rel(filepath),
+        "rows": len(df),
+        "columns": df.shape[1],
+        "first_date": f"{dates.min():%Y-%m-%d}" if len(dates) else "",
+        "last_date": f"{dates.max():%Y-%m-%d}" if len(dates) else "",
+        "md5": file_md5(filepath),
+        "manifest_id": e["id"],
+        "source": e["source"],
+        "frame": df,
+    }
+
 
 def format_statistics_table(df: pd.DataFrame) -> str:
     "Markdown table of `df.describe()` for its numeric columns, one row per column."
     num = df.select_dtypes("number")
-    if num.empty: return "_no numeric columns_\n"
+    if num.empty:
+        return "_no numeric columns_\n"
     d = num.describe().T[STATS]
     head = "| column | " + " | ".join(STATS) + " |\n|---|" + "---:|" * len(STATS) + "\n"
     return head + "".join(f"| {c} | " + " | ".join(f"{v:.6g}" for v in d.loc[c]) + " |\n" for c in d.index)
 
+
 def _table(df: pd.DataFrame) -> str:
-    return "| " + " | ".join(df.columns) + " |\n|" + "---|" * df.shape[1] + "\n" + "".join("| " + " | ".join(map(str, r)) + " |\n" for r in df.itertuples(index=False))
+    return (
+        "| "
+        + " | ".join(df.columns)
+        + " |\n|"
+        + "---|" * df.shape[1]
+        + "\n"
+        + "".join("| " + " | ".join(map(str, r)) + " |\n" for r in df.itertuples(index=False))
+    )
 
 # %% ../nbs/02_data_dictionary.ipynb #c80e97c5
 LINEAGE = """```text
@@ -78,61 +101,95 @@ VIX (data/raw/VIX.parquet) ──build_tier_c──► VIX_features_c
 """
 _GROUPS = ["OHLCV", "moving averages", "momentum", "volume", "volatility", "VIX"]
 
+
 def _feature_categories(columns) -> str:
     d = get_column_descriptions(columns)
     rows = [{"category": g, "count": int((d.category == g).sum()), "features": ", ".join(d.column[d.category == g])} for g in _GROUPS]
     return _table(pd.DataFrame(rows))
 
+
 def data_files(paths: DataPaths) -> list[Path]:
     "Every parquet file in data/raw and data/processed/v1."
     return [p for folder in (paths.raw, paths.processed) if folder.exists() for p in sorted(folder.glob("*.parquet"))]
+
 
 def data_dictionary_markdown(paths: DataPaths | None = None) -> str:
     "The whole data dictionary as markdown."
     paths = paths or DataPaths.default()
     files = data_files(paths)
-    if not files: raise FileNotFoundError(f"no parquet files under {paths.raw} or {paths.processed}; run `make data`")
+    if not files:
+        raise FileNotFoundError(f"no parquet files under {paths.raw} or {paths.processed}; run `make data`")
     stats = [get_file_stats(f, paths) for f in files]
-    out = [f"# Data dictionary\n\nGenerated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by `fints_scaling.data_dictionary.generate_data_dictionary` "
-           f"from {len(files)} files under `{paths.root.name}/data`.\n\n## Summary\n"]
+    out = [
+        f"# Data dictionary\n\nGenerated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by "
+        f"`fints_scaling.data_dictionary.generate_data_dictionary` "
+        f"from {len(files)} files under `{paths.root.name}/data`.\n\n## Summary\n"
+    ]
     for name, folder in [("data/raw", paths.raw), ("data/processed/v1", paths.processed)]:
         s = [x for x in stats if x["path"].startswith(name + "/")]
-        out.append(f"- `{name}`: {len(s)} files, {sum(x['rows'] for x in s):,} rows in total, {sum(x['columns'] for x in s)} columns in total\n")
+        out.append(
+            f"- `{name}`: {len(s)} files, {sum(x['rows'] for x in s):,} rows in total, {sum(x['columns'] for x in s)} columns in total\n"
+        )
     out.append("\n## Lineage\n\n" + LINEAGE + "\n## Files\n")
     for s in stats:
         df = s["frame"]
-        props = pd.DataFrame([("path", f"`{s['path']}`"), ("shape", f"{s['rows']} rows x {s['columns']} columns"),
-                              ("date range", f"{s['first_date']} to {s['last_date']}"), ("source", s["source"]),
-                              ("manifest id", f"`{s['manifest_id']}`"), ("MD5", f"`{s['md5']}`")], columns=["property", "value"])
+        props = pd.DataFrame(
+            [
+                ("path", f"`{s['path']}`"),
+                ("shape", f"{s['rows']} rows x {s['columns']} columns"),
+                ("date range", f"{s['first_date']} to {s['last_date']}"),
+                ("source", s["source"]),
+                ("manifest id", f"`{s['manifest_id']}`"),
+                ("MD5", f"`{s['md5']}`"),
+            ],
+            columns=["property", "value"],
+        )
         schema = get_column_descriptions(df.columns, s["manifest_id"]).assign(dtype=[str(df[c].dtype) for c in df.columns])
-        out.append(f"\n### {Path(s['path']).name}\n\n" + _table(props) + "\n**Columns**\n\n" + _table(schema[["column", "dtype", "category", "description"]]))
-        if "dataset_c" in s["path"]: out.append("\n**Feature categories**\n\n" + _feature_categories(df.columns))
+        out.append(
+            f"\n### {Path(s['path']).name}\n\n"
+            + _table(props)
+            + "\n**Columns**\n\n"
+            + _table(schema[["column", "dtype", "category", "description"]])
+        )
+        if "dataset_c" in s["path"]:
+            out.append("\n**Feature categories**\n\n" + _feature_categories(df.columns))
         out.append("\n**Statistics**\n\n" + format_statistics_table(df))
     appendix = get_column_descriptions(["Date", *OHLCV, *A20, *TIER_C])
     out.append("\n## Appendix: every column\n\n" + _table(appendix))
     return "".join(out)
 
+
 def generate_data_dictionary(output_path="docs/data_dictionary.md", paths: DataPaths | None = None, force: bool = False) -> Path:
     "Write the data dictionary to `output_path` (relative to the project root); skipped if newer than every data file unless `force`."
     paths = paths or DataPaths.default()
-    out = Path(output_path) if Path(output_path).is_absolute() else paths.root/output_path
-    if out.is_dir(): raise IsADirectoryError(f"{out}: is a folder; give the file to write, such as {out/'data_dictionary.md'}")
+    out = Path(output_path) if Path(output_path).is_absolute() else paths.root / output_path
+    if out.is_dir():
+        raise IsADirectoryError(f"{out}: is a folder; give the file to write, such as {out / 'data_dictionary.md'}")
     newest = max([f.stat().st_mtime for f in data_files(paths)] + [paths.manifest.stat().st_mtime if paths.manifest.exists() else 0])
-    if out.exists() and out.stat().st_mtime > newest and not force: return out
-    with atomic_path(out) as tmp: tmp.write_text(data_dictionary_markdown(paths))
+    if out.exists() and out.stat().st_mtime > newest and not force:
+        return out
+    with atomic_path(out) as tmp:
+        tmp.write_text(data_dictionary_markdown(paths))
     return out
+
 
 def data_dictionary_cli(argv=None) -> int:
     "`fints-data-dictionary [--output docs/data_dictionary.md] [--force]`"
     ap = argparse.ArgumentParser(prog="fints-data-dictionary", description="Write the data dictionary as markdown.")
-    ap.add_argument("--output", default="docs/data_dictionary.md"); ap.add_argument("--force", action="store_true")
+    ap.add_argument("--output", default="docs/data_dictionary.md")
+    ap.add_argument("--force", action="store_true")
     ap.add_argument("--root", help="project root (default: found from the working directory)")
     args = ap.parse_args(argv)
 
     def main():
         paths = DataPaths.default(args.root)
-        target = Path(args.output) if Path(args.output).is_absolute() else paths.root/args.output
+        target = Path(args.output) if Path(args.output).is_absolute() else paths.root / args.output
         before = target.stat().st_mtime_ns if target.is_file() else None
         out = generate_data_dictionary(args.output, paths, args.force)
-        print(f"wrote {out}" if out.stat().st_mtime_ns != before else f"{out} is newer than every data file: left as it is (--force rewrites it)")
+        print(
+            f"wrote {out}"
+            if out.stat().st_mtime_ns != before
+            else f"{out} is newer than every data file: left as it is (--force rewrites it)"
+        )
+
     return run_command("fints-data-dictionary", main)

@@ -24,41 +24,108 @@ __all__ = ['DEMO_BUDGETS', 'run_demo', 'demo_cli']
 # %% ../nbs/07_demo.ipynb #45c28d44
 DEMO_BUDGETS = ("15K", "30K", "100K", "300K", "1M")
 
-def run_demo(budgets=DEMO_BUDGETS, task: str = "threshold_1pct", horizon: int = 1, n_trials: int = 8, max_epochs: int = 30, seeds: int = 3,
-             fractions=(0.25, 0.5), fraction_budgets=("30K", "300K"), n_boot: int = 1000, wandb_mode: str | None = "disabled",
-             device: str = "auto", root: Path | None = None) -> dict:
+
+def run_demo(
+    budgets=DEMO_BUDGETS,
+    task: str = "threshold_1pct",
+    horizon: int = 1,
+    n_trials: int = 8,
+    max_epochs: int = 30,
+    seeds: int = 3,
+    fractions=(0.25, 0.5),
+    fraction_budgets=("30K", "300K"),
+    n_boot: int = 1000,
+    wandb_mode: str | None = "disabled",
+    device: str = "auto",
+    root: Path | None = None,
+) -> dict:
     "Run the demo sweep (HPO per budget, `seeds` model seeds per budget, data-size runs) and write the reports; returns what it wrote."
-    for name, v in (("seeds", seeds), ("n_trials", n_trials), ("max_epochs", max_epochs), ("n_boot", n_boot)): check_count(v, name)
-    for f in fractions: check_positive(f, "fraction", upper=1)
+    for name, v in (("seeds", seeds), ("n_trials", n_trials), ("max_epochs", max_epochs), ("n_boot", n_boot)):
+        check_count(v, name)
+    for f in fractions:
+        check_positive(f, "fraction", upper=1)
     budgets = [canonical_budget(b) for b in budgets]
-    fraction_budgets = [b for b in map(canonical_budget, fraction_budgets) if b in budgets]     # data-size runs only where the ladder trains
+    fraction_budgets = [b for b in map(canonical_budget, fraction_budgets) if b in budgets]  # data-size runs only where the ladder trains
     root, t0 = Path(root or project_root()), time.perf_counter()
     phase, experiment = "demo", f"demo_{task}"
-    runs = run_phase(phase, budgets, (task,), horizon=horizon, n_trials=n_trials, max_epochs=max_epochs, device=device,
-                     wandb_mode=wandb_mode, model_seeds=range(seeds), root=root)
+    runs = run_phase(
+        phase,
+        budgets,
+        (task,),
+        horizon=horizon,
+        n_trials=n_trials,
+        max_epochs=max_epochs,
+        device=device,
+        wandb_mode=wandb_mode,
+        model_seeds=range(seeds),
+        root=root,
+    )
     for b in fraction_budgets:
         for f in fractions:
-            if results_path(experiment, b, f, root=root).exists(): continue
-            run_training(experiment_config_path(task, root), b, task, horizon, hpo_best=hpo_best_path(experiment, b, root), train_fraction=f,
-                         device=device, wandb_mode=wandb_mode, experiment=experiment, progress=False, root=root)
-    report = generate_experiment_summary_report(root/"outputs/results/summary_report.md", n_boot=n_boot)
-    csv = export_results_csv(root/"outputs/results/all_results.csv")
-    compare_scaling_across_tasks([experiment], root/"outputs/figures/scaling_comparison_all_tasks.png")
-    return dict(runs=runs, report=report, csv=csv, figure=root/"outputs/figures"/f"{experiment}_scaling.png",
-                scaling_json=root/"outputs/figures"/f"{experiment}_scaling.json", seconds=time.perf_counter() - t0)
+            if results_path(experiment, b, f, root=root).exists():
+                continue
+            run_training(
+                experiment_config_path(task, root),
+                b,
+                task,
+                horizon,
+                hpo_best=hpo_best_path(experiment, b, root),
+                train_fraction=f,
+                device=device,
+                wandb_mode=wandb_mode,
+                experiment=experiment,
+                progress=False,
+                root=root,
+            )
+    report = generate_experiment_summary_report(root / "outputs/results/summary_report.md", n_boot=n_boot)
+    csv = export_results_csv(root / "outputs/results/all_results.csv")
+    compare_scaling_across_tasks([experiment], root / "outputs/figures/scaling_comparison_all_tasks.png")
+    return dict(
+        runs=runs,
+        report=report,
+        csv=csv,
+        figure=root / "outputs/figures" / f"{experiment}_scaling.png",
+        scaling_json=root / "outputs/figures" / f"{experiment}_scaling.json",
+        seconds=time.perf_counter() - t0,
+    )
+
 
 def demo_cli(argv=None) -> int:
     "Command line of the demo sweep."
-    ap = argparse.ArgumentParser(prog="fints-demo", description="A small scaling sweep on the embedded data, with HPO, fits and the report.")
-    ap.add_argument("--budgets", nargs="+", default=list(DEMO_BUDGETS)); ap.add_argument("--task", default="threshold_1pct")
-    ap.add_argument("--horizon", type=int, default=1); ap.add_argument("--n-trials", type=count, default=8)
-    ap.add_argument("--max-epochs", type=count, default=30); ap.add_argument("--fractions", nargs="*", type=fraction, default=[0.25, 0.5])
+    ap = argparse.ArgumentParser(
+        prog="fints-demo", description="A small scaling sweep on the embedded data, with HPO, fits and the report."
+    )
+    ap.add_argument("--budgets", nargs="+", default=list(DEMO_BUDGETS))
+    ap.add_argument("--task", default="threshold_1pct")
+    ap.add_argument("--horizon", type=int, default=1)
+    ap.add_argument("--n-trials", type=count, default=8)
+    ap.add_argument("--max-epochs", type=count, default=30)
+    ap.add_argument("--fractions", nargs="*", type=fraction, default=[0.25, 0.5])
     ap.add_argument("--seeds", type=count, default=3, help="model seeds per budget, on one fixed split")
-    ap.add_argument("--fraction-budgets", nargs="*", default=["30K", "300K"]); ap.add_argument("--n-boot", type=count, default=1000)
-    ap.add_argument("--wandb-mode", default="disabled", choices=["offline", "online", "disabled"]); ap.add_argument("--device", default="auto")
+    ap.add_argument("--fraction-budgets", nargs="*", default=["30K", "300K"])
+    ap.add_argument("--n-boot", type=count, default=1000)
+    ap.add_argument("--wandb-mode", default="disabled", choices=["offline", "online", "disabled"])
+    ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
-    return run_command("fints-demo", lambda: _report(run_demo(a.budgets, a.task, a.horizon, a.n_trials, a.max_epochs, a.seeds, a.fractions,
-                                                                  a.fraction_budgets, a.n_boot, a.wandb_mode, a.device)))
+    return run_command(
+        "fints-demo",
+        lambda: _report(
+            run_demo(
+                a.budgets,
+                a.task,
+                a.horizon,
+                a.n_trials,
+                a.max_epochs,
+                a.seeds,
+                a.fractions,
+                a.fraction_budgets,
+                a.n_boot,
+                a.wandb_mode,
+                a.device,
+            )
+        ),
+    )
+
 
 def _report(out: dict):
     "Print the demo's answer and where its files are."
@@ -67,9 +134,15 @@ def _report(out: dict):
     print(f"\nDemo finished in {out['seconds'] / 60:.1f} min.")
     if fr:
         ci = fr["alpha_ci95"]
-        print(f"  test loss: alpha = {fr['alpha']:.4f} (" + (f"95% CI {ci[0]:.4f} to {ci[1]:.4f}" if ci else "no interval") + f"), "
-              f"R^2 = {fr['r_squared']:.3f}; {rep['interpretation']}")
-    if "baselines" in rep: print(f"  baselines (test loss): majority {rep['baselines']['majority']:.4f}, logistic regression {rep['baselines']['logistic']:.4f}")
+        print(
+            f"  test loss: alpha = {fr['alpha']:.4f} (" + (f"95% CI {ci[0]:.4f} to {ci[1]:.4f}" if ci else "no interval") + f"), "
+            f"R^2 = {fr['r_squared']:.3f}; {rep['interpretation']}"
+        )
+    if "baselines" in rep:
+        print(
+            f"  baselines (test loss): majority {rep['baselines']['majority']:.4f}, logistic regression {rep['baselines']['logistic']:.4f}"
+        )
     print(f"  verdict: {rep['verdict']['sentence']}")
-    for k in ("report", "csv", "figure", "scaling_json"): print(f"  {k:<13} {out[k]}")
-    print(f"  notebooks     {project_root()/'outputs/runs/demo'}")
+    for k in ("report", "csv", "figure", "scaling_json"):
+        print(f"  {k:<13} {out[k]}")
+    print(f"  notebooks     {project_root() / 'outputs/runs/demo'}")

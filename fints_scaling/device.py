@@ -8,7 +8,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/device.html.md""
 from __future__ import annotations
 import glob, logging, re, shutil, subprocess, time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 import torch
 import torch.nn.functional as F
 
@@ -22,71 +22,107 @@ __all__ = ['log', 'DEVICES', 'PROVIDERS', 'choose_device', 'amp_dtype', 'nvml_te
 # %% ../nbs/foundations/08_device.ipynb #1debb842
 DEVICES = ("auto", "mps", "cuda", "cpu")
 
+
 def choose_device(preferred: str = "auto") -> torch.device:
     "MPS, then CUDA, then CPU for 'auto'; the named device otherwise (error if it is not available)."
     if preferred not in DEVICES and not str(preferred).startswith("cuda:"):
         raise ValueError(f"unknown device {preferred!r}; expected one of {list(DEVICES)} or 'cuda:N'")
     avail = {"mps": torch.backends.mps.is_available(), "cuda": torch.cuda.is_available(), "cpu": True}
-    if preferred == "auto": return torch.device(next(d for d in ("mps", "cuda", "cpu") if avail[d]))
-    if not avail[str(preferred).split(":")[0]]: raise ValueError(f"device {preferred!r} is not available on this machine")
+    if preferred == "auto":
+        return torch.device(next(d for d in ("mps", "cuda", "cpu") if avail[d]))
+    if not avail[str(preferred).split(":")[0]]:
+        raise ValueError(f"device {preferred!r} is not available on this machine")
     return torch.device(preferred)
+
 
 def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     "bf16 where `device` supports it under autocast, else None (float32)."
-    if not enabled or device.type == "cpu": return None
-    if device.type == "cuda": return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if not enabled or device.type == "cpu":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
     try:
-        with torch.autocast("mps", dtype=torch.bfloat16): torch.ones(2, 2, device=device) @ torch.ones(2, 2, device=device)
+        with torch.autocast("mps", dtype=torch.bfloat16):
+            torch.ones(2, 2, device=device) @ torch.ones(2, 2, device=device)
         return torch.bfloat16
-    except (RuntimeError, TypeError): return None
+    except (RuntimeError, TypeError):
+        return None
 
 # %% ../nbs/foundations/08_device.ipynb #082ba6c6
 def nvml_temperature() -> float | None:
     "Hottest NVIDIA GPU through NVML (pynvml), or None."
     try:
         import pynvml
+
         pynvml.nvmlInit()
-        return max(pynvml.nvmlDeviceGetTemperature(pynvml.nvmlDeviceGetHandleByIndex(i), pynvml.NVML_TEMPERATURE_GPU)
-                   for i in range(pynvml.nvmlDeviceGetCount()))
-    except Exception: return None
+        return max(
+            pynvml.nvmlDeviceGetTemperature(pynvml.nvmlDeviceGetHandleByIndex(i), pynvml.NVML_TEMPERATURE_GPU)
+            for i in range(pynvml.nvmlDeviceGetCount())
+        )
+    except Exception:
+        return None
+
 
 def nvidia_smi_temperature(run=subprocess.run) -> float | None:
     "Hottest NVIDIA GPU from `nvidia-smi`, or None."
-    if run is subprocess.run and not shutil.which("nvidia-smi"): return None
-    try: out = run(["nvidia-smi", "--query-gpu=temperature.gpu", "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError): return None
+    if run is subprocess.run and not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = run(
+            ["nvidia-smi", "--query-gpu=temperature.gpu", "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
     vals = [float(v) for v in re.findall(r"^\s*(\d+(?:\.\d+)?)\s*$", out, re.M)]
     return max(vals) if vals else None
+
 
 def linux_thermal_temperature(pattern: str = "/sys/class/thermal/thermal_zone*/temp") -> float | None:
     "Hottest Linux thermal zone (millidegrees in sysfs), or None."
     vals = []
     for p in glob.glob(pattern):
-        try: vals.append(int(open(p).read().strip()) / 1000)
-        except (OSError, ValueError): pass
+        try:
+            vals.append(int(open(p).read().strip()) / 1000)
+        except (OSError, ValueError):
+            pass
     return max(vals) if vals else None
+
 
 def powermetrics_temperature(run=subprocess.run) -> float | None:
     "CPU/GPU die temperature from macOS `powermetrics` (needs sudo without a password), or None."
-    if run is subprocess.run and not shutil.which("powermetrics"): return None
-    try: out = run(["sudo", "-n", "powermetrics", "--samplers", "smc", "-n", "1", "-i", "200"], capture_output=True, text=True, timeout=15).stdout
-    except (OSError, subprocess.SubprocessError): return None
+    if run is subprocess.run and not shutil.which("powermetrics"):
+        return None
+    try:
+        out = run(
+            ["sudo", "-n", "powermetrics", "--samplers", "smc", "-n", "1", "-i", "200"], capture_output=True, text=True, timeout=15
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
     vals = [float(v) for v in re.findall(r"die temperature:\s*(\d+(?:\.\d+)?)\s*C", out)]
     return max(vals) if vals else None
 
-PROVIDERS = {"nvml": nvml_temperature, "nvidia-smi": nvidia_smi_temperature,
-             "linux-thermal": linux_thermal_temperature, "powermetrics": powermetrics_temperature}
+
+PROVIDERS = {
+    "nvml": nvml_temperature,
+    "nvidia-smi": nvidia_smi_temperature,
+    "linux-thermal": linux_thermal_temperature,
+    "powermetrics": powermetrics_temperature,
+}
+
 
 @dataclass(frozen=True)
 class Reading:
     "A temperature in C from `source`, or unknown (celsius None)."
+
     celsius: float | None
     source: str
+
 
 def read_temperature(providers: dict[str, Callable[[], float | None]] | None = None) -> Reading:
     "The hottest reading among `providers` (default: all built-in), or an unknown reading."
     got = {name: t for name, f in (providers or PROVIDERS).items() if (t := f()) is not None}
-    if not got: return Reading(None, "unknown")
+    if not got:
+        return Reading(None, "unknown")
     name = max(got, key=got.get)
     return Reading(float(got[name]), name)
 
@@ -94,38 +130,67 @@ def read_temperature(providers: dict[str, Callable[[], float | None]] | None = N
 class ThermalStop(RuntimeError):
     "Raised after the state was saved because the machine is too hot to go on."
 
+
 class ThermalGuard:
     "Pause above `pause_above` C, save and stop above `stop_above` C; unknown readings are logged as unknown."
-    def __init__(self, pause_above: float = 85.0, stop_above: float = 95.0, pause_seconds: float = 60.0, max_pause_seconds: float = 1800.0,
-                 providers: dict | None = None, sleep: Callable[[float], None] = time.sleep):
-        if not pause_above < stop_above: raise ValueError(f"pause_above ({pause_above}) must be below stop_above ({stop_above})")
-        self.pause_above, self.stop_above, self.pause_seconds, self.max_pause_seconds = pause_above, stop_above, pause_seconds, max_pause_seconds
+
+    def __init__(
+        self,
+        pause_above: float = 85.0,
+        stop_above: float = 95.0,
+        pause_seconds: float = 60.0,
+        max_pause_seconds: float = 1800.0,
+        providers: dict | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if not pause_above < stop_above:
+            raise ValueError(f"pause_above ({pause_above}) must be below stop_above ({stop_above})")
+        self.pause_above, self.stop_above, self.pause_seconds, self.max_pause_seconds = (
+            pause_above,
+            stop_above,
+            pause_seconds,
+            max_pause_seconds,
+        )
         self.providers, self.sleep, self.events, self._warned_unknown = providers, sleep, [], False
 
     def _event(self, status: str, r: Reading, **kw) -> str:
         self.events.append({"status": status, "celsius": r.celsius, "source": r.source, "time": time.time(), **kw})
-        if status == "unknown" and not self._warned_unknown:       # said once per run: a machine without sensors stays without them
+        if status == "unknown" and not self._warned_unknown:  # said once per run: a machine without sensors stays without them
             log.warning("thermal: no temperature sensor readable; running unguarded (recorded in the results)")
             self._warned_unknown = True
-        elif status not in ("ok", "unknown"): log.warning("thermal: %s (%.0f C from %s)", status, r.celsius, r.source)
+        elif status not in ("ok", "unknown"):
+            log.warning("thermal: %s (%.0f C from %s)", status, r.celsius, r.source)
         return status
 
     def check(self, on_stop: Callable[[], None] | None = None) -> str:
         "'ok', 'unknown' or 'paused' after cooling down; calls `on_stop` and raises ThermalStop when too hot."
         r, paused = read_temperature(self.providers), 0.0
         while True:
-            if r.celsius is None: return self._event("unknown", r)
+            if r.celsius is None:
+                return self._event("unknown", r)
             if r.celsius >= self.stop_above or (r.celsius >= self.pause_above and paused >= self.max_pause_seconds):
                 self._event("stop", r, paused_seconds=paused)
-                if on_stop: on_stop()
-                raise ThermalStop(f"{r.celsius:.0f} C from {r.source} (stop above {self.stop_above} C, paused {paused:.0f} s): state saved, stopping")
-            if r.celsius < self.pause_above: return self._event("paused" if paused else "ok", r, paused_seconds=paused)
-            self.sleep(self.pause_seconds); paused += self.pause_seconds
+                if on_stop:
+                    on_stop()
+                raise ThermalStop(
+                    f"{r.celsius:.0f} C from {r.source} (stop above {self.stop_above} C, paused {paused:.0f} s): state saved, stopping"
+                )
+            if r.celsius < self.pause_above:
+                return self._event("paused" if paused else "ok", r, paused_seconds=paused)
+            self.sleep(self.pause_seconds)
+            paused += self.pause_seconds
             r = read_temperature(self.providers)
 
 # %% ../nbs/foundations/08_device.ipynb #6e10fc99
-def find_batch_size(model: torch.nn.Module, context_length: int, n_features: int, device: torch.device, start: int = 8,
-                    max_batch: int = 4096, dtype: torch.dtype | None = None) -> int:
+def find_batch_size(
+    model: torch.nn.Module,
+    context_length: int,
+    n_features: int,
+    device: torch.device,
+    start: int = 8,
+    max_batch: int = 4096,
+    dtype: torch.dtype | None = None,
+) -> int:
     "The largest power of two up to `max_batch` for which a training step of `model` on `device` fits in memory."
     model = model.to(device).train()
     ok, b = None, start
@@ -134,11 +199,15 @@ def find_batch_size(model: torch.nn.Module, context_length: int, n_features: int
             x = torch.randn(b, context_length, n_features, device=device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 loss = F.binary_cross_entropy_with_logits(model(x).float(), torch.zeros(b, device=device))
-            loss.backward(); ok = b; b *= 2
+            loss.backward()
+            ok = b
+            b *= 2
         except torch.OutOfMemoryError:
             break
         finally:
             model.zero_grad(set_to_none=True)
-            if device.type == "cuda": torch.cuda.empty_cache()
-    if ok is None: raise RuntimeError(f"even a batch of {start} does not fit on {device}")
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    if ok is None:
+        raise RuntimeError(f"even a batch of {start} does not fit on {device}")
     return ok

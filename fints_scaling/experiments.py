@@ -7,7 +7,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/experiments.html
 # %% ../nbs/foundations/10_experiments.ipynb #39789216
 from __future__ import annotations
 import argparse, json, math, py_compile, tempfile
-from dataclasses import dataclass, asdict, replace
+from dataclasses import dataclass, asdict
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
@@ -34,9 +34,11 @@ HPO_TASKS = ("threshold_1pct", "threshold_3pct", "threshold_5pct")
 BORROWED = {"threshold_2pct": ("threshold_1pct", "threshold_3pct")}
 LOG_PARAMS = ("learning_rate", "weight_decay")
 
+
 @dataclass(frozen=True)
 class Run:
     "One cell of a phase: an HPO study or a training run of `budget` on `task`."
+
     kind: str
     phase: str
     budget: str
@@ -45,16 +47,23 @@ class Run:
     model_seed: int = 0
 
     @property
-    def name(self) -> str: return f"{self.phase}_{self.budget}_{self.task}" + (f"_seed{self.model_seed}" if self.model_seed else "")
+    def name(self) -> str:
+        return f"{self.phase}_{self.budget}_{self.task}" + (f"_seed{self.model_seed}" if self.model_seed else "")
+
     @property
-    def experiment(self) -> str: return f"{self.phase}_{self.task}"
+    def experiment(self) -> str:
+        return f"{self.phase}_{self.task}"
+
 
 def phase_matrix(phase: str = "phase6a", budgets=BUDGETS, tasks=PHASE_TASKS, model_seeds=(0,)) -> list[Run]:
     "HPO runs (tasks that are not borrowed) then training runs (every task, every model seed) of a phase."
-    if phase not in PHASES: raise ValueError(f"unknown phase {phase!r}; expected one of {list(PHASES)}")
-    budgets = list(dict.fromkeys(canonical_budget(b) for b in budgets))        # '10k' and '10K' are one budget
-    for t in tasks: parse_task(t)
-    for s in model_seeds: check_count(s, "model seed", minimum=0)
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}; expected one of {list(PHASES)}")
+    budgets = list(dict.fromkeys(canonical_budget(b) for b in budgets))  # '10k' and '10K' are one budget
+    for t in tasks:
+        parse_task(t)
+    for s in model_seeds:
+        check_count(s, "model seed", minimum=0)
     hpo = [Run("hpo", phase, b, t) for t in tasks if t not in BORROWED for b in budgets]
     train = [Run("train", phase, b, t, BORROWED.get(t), s) for t in tasks for b in budgets for s in model_seeds]
     return hpo + train
@@ -70,18 +79,25 @@ def interpolate_params(low: dict, high: dict, x: float, x_low: float, x_high: fl
         out[k] = round(v) if isinstance(a, int) and isinstance(b, int) else v
     return out
 
+
 def borrow_params(phase: str, budget: str, task: str, root: Path | None = None) -> Path:
     "Write the interpolated best JSON of a borrowed task from its neighbours' HPO results; returns its path."
     lo_task, hi_task = BORROWED[task]
     srcs = [hpo_best_path(f"{phase}_{t}", budget, root) for t in (lo_task, hi_task)]
     for s in srcs:
-        if not s.exists(): raise FileNotFoundError(f"{s}: needed to borrow {task} parameters for {budget}; run its HPO first")
+        if not s.exists():
+            raise FileNotFoundError(f"{s}: needed to borrow {task} parameters for {budget}; run its HPO first")
     lo, hi = (json.loads(s.read_text()) for s in srcs)
     x, xl, xh = parse_task(task), parse_task(lo_task), parse_task(hi_task)
-    doc = {**{k: v for k, v in lo.items() if k not in ("best_value", "study_name", "best_trial", "best_epoch")},
-           "experiment": f"{phase}_{task}", "task": task, "best_params": interpolate_params(lo["best_params"], hi["best_params"], x, xl, xh),
-           "borrowed_from": [str(s) for s in srcs], "interpolation": {"threshold": x, "between": [xl, xh], "log_space": list(LOG_PARAMS)},
-           "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")}
+    doc = {
+        **{k: v for k, v in lo.items() if k not in ("best_value", "study_name", "best_trial", "best_epoch")},
+        "experiment": f"{phase}_{task}",
+        "task": task,
+        "best_params": interpolate_params(lo["best_params"], hi["best_params"], x, xl, xh),
+        "borrowed_from": [str(s) for s in srcs],
+        "interpolation": {"threshold": x, "between": [xl, xh], "log_space": list(LOG_PARAMS)},
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
     return write_json_atomic(doc, hpo_best_path(f"{phase}_{task}", budget, root))
 
 # %% ../nbs/foundations/10_experiments.ipynb #532acf14
@@ -99,170 +115,425 @@ found = feature_columns(pd.read_parquet(config.data_file()))
 if found != FEATURE_COLUMNS: raise SystemExit(f"{{config.data_file()}}: feature columns changed since this script was generated: {{found}}")
 '''
 
+
 def _check_inputs(data_path, budget: str, root: Path) -> Path:
-    p = Path(data_path) if Path(data_path).is_absolute() else root/data_path
-    if not p.exists(): raise FileNotFoundError(f"{p}: data file does not exist (run `make data`)")
+    p = Path(data_path) if Path(data_path).is_absolute() else root / data_path
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: data file does not exist (run `make data`)")
     verify_data_file(p)
-    if budget in BUDGETS and not model_config_path(budget, root).exists(): raise FileNotFoundError(f"{model_config_path(budget, root)}: budget config missing")
+    if budget in BUDGETS and not model_config_path(budget, root).exists():
+        raise FileNotFoundError(f"{model_config_path(budget, root)}: budget config missing")
     parse_budget(budget)
     return p
 
-def _experiment_config(experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base) -> dict:
+
+def _experiment_config(
+    experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base
+) -> dict:
     base = asdict(base) if base else {}
-    return {**base, "name": experiment, "data_path": str(data_path), "fallback_data_path": None, "task": task, "horizon": horizon,
-            "timescale": timescale, "context_length": context_length, "val_ratio": val_ratio, "test_ratio": test_ratio,
-            "hpo_train_fraction": hpo_train_fraction}
+    return {
+        **base,
+        "name": experiment,
+        "data_path": str(data_path),
+        "fallback_data_path": None,
+        "task": task,
+        "horizon": horizon,
+        "timescale": timescale,
+        "context_length": context_length,
+        "val_ratio": val_ratio,
+        "test_ratio": test_ratio,
+        "hpo_train_fraction": hpo_train_fraction,
+    }
+
 
 def _write_script(text: str, path: Path, phase_dir: Path, section: str) -> Path:
     with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as scratch:
-        tmp.write_text(text); py_compile.compile(str(tmp), cfile=str(Path(scratch)/"script.pyc"), doraise=True)   # no __pycache__ left
-    readme = phase_dir/"README.md"
-    head = "" if readme.exists() else f"# {phase_dir.name}\n\nScripts generated by `fints_scaling.experiments`; each runs one HPO study or training run with every parameter inline.\n"
-    with open(readme, "a") as f: f.write(head + section)
+        tmp.write_text(text)
+        py_compile.compile(str(tmp), cfile=str(Path(scratch) / "script.pyc"), doraise=True)  # no __pycache__ left
+    readme = phase_dir / "README.md"
+    head = (
+        ""
+        if readme.exists()
+        else f"# {phase_dir.name}\n\nScripts generated by `fints_scaling.experiments`; each runs one HPO study or "
+        f"training run with every parameter inline.\n"
+    )
+    with open(readme, "a") as f:
+        f.write(head + section)
     return path
 
-def _generate(kind: str, body: str, note: str, experiment, phase, budget, task, horizon, timescale, data_path, feature_columns,
-              context_length, val_ratio, test_ratio, hpo_train_fraction, base, root) -> Path:
+
+def _generate(
+    kind: str,
+    body: str,
+    note: str,
+    experiment,
+    phase,
+    budget,
+    task,
+    horizon,
+    timescale,
+    data_path,
+    feature_columns,
+    context_length,
+    val_ratio,
+    test_ratio,
+    hpo_train_fraction,
+    base,
+    root,
+) -> Path:
     "Check the inputs, write experiments/{phase}/{kind}_{budget}_{task}.py (header + `body`), compile it, add its README section."
-    root = Path(root or project_root()); _check_inputs(data_path, budget, root)
-    cfg = _experiment_config(experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base)
+    root = Path(root or project_root())
+    _check_inputs(data_path, budget, root)
+    cfg = _experiment_config(
+        experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base
+    )
     ExperimentConfig(**cfg)
-    d = root/"experiments"/phase; d.mkdir(parents=True, exist_ok=True)
-    path, when = d/f"{kind}_{budget}_{task}.py", datetime.now(timezone.utc).isoformat(timespec="seconds")
-    text = _HEADER.format(kind={"hpo": "HPO", "train": "Training"}[kind], name=f"{phase}_{budget}_{task}", when=when, path=path.relative_to(root), config=cfg,
-                          features=list(feature_columns)) + body
-    section = (f"\n## {path.name}\n\n- generated: {when}\n- scripts: `{path.name}` ({note})\n"
-               f"- data: `{data_path}` ({len(feature_columns)} features)\n- horizon: {horizon}\n- timescale: {timescale}\n")
+    d = root / "experiments" / phase
+    d.mkdir(parents=True, exist_ok=True)
+    path, when = d / f"{kind}_{budget}_{task}.py", datetime.now(timezone.utc).isoformat(timespec="seconds")
+    text = (
+        _HEADER.format(
+            kind={"hpo": "HPO", "train": "Training"}[kind],
+            name=f"{phase}_{budget}_{task}",
+            when=when,
+            path=path.relative_to(root),
+            config=cfg,
+            features=list(feature_columns),
+        )
+        + body
+    )
+    section = (
+        f"\n## {path.name}\n\n- generated: {when}\n- scripts: `{path.name}` ({note})\n"
+        f"- data: `{data_path}` ({len(feature_columns)} features)\n- horizon: {horizon}\n- timescale: {timescale}\n"
+    )
     return _write_script(text, path, d, section)
 
-def generate_hpo_script(experiment: str, phase: str, budget: str, task: str, horizon: int, timescale: str, data_path, feature_columns: list,
-                        n_trials: int = 50, timeout_hours: float = 4.0, context_length: int = 60, val_ratio: float = 0.15,
-                        test_ratio: float = 0.15, hpo_train_fraction: float = 0.3, search_space_path: str = "configs/hpo/default_search.yaml",
-                        base: ExperimentConfig | None = None, root: Path | None = None) -> Path:
+
+def generate_hpo_script(
+    experiment: str,
+    phase: str,
+    budget: str,
+    task: str,
+    horizon: int,
+    timescale: str,
+    data_path,
+    feature_columns: list,
+    n_trials: int = 50,
+    timeout_hours: float = 4.0,
+    context_length: int = 60,
+    val_ratio: float = 0.15,
+    test_ratio: float = 0.15,
+    hpo_train_fraction: float = 0.3,
+    search_space_path: str = "configs/hpo/default_search.yaml",
+    base: ExperimentConfig | None = None,
+    root: Path | None = None,
+) -> Path:
     "Write and compile experiments/{phase}/hpo_{budget}_{task}.py; append its section to the phase README."
-    body = f'''
+    body = f"""
 from fints_scaling.hpo import run_hpo
 best = run_hpo(config, budget={budget!r}, n_trials={n_trials!r}, timeout_hours={timeout_hours!r}, search_space_path={search_space_path!r})
 print(best["study_name"], best["best_value"], best["best_params"])
-'''
-    return _generate("hpo", body, f"HPO, {n_trials} trials, {timeout_hours} h", experiment, phase, budget, task, horizon, timescale, data_path,
-                     feature_columns, context_length, val_ratio, test_ratio, hpo_train_fraction, base, root)
+"""
+    return _generate(
+        "hpo",
+        body,
+        f"HPO, {n_trials} trials, {timeout_hours} h",
+        experiment,
+        phase,
+        budget,
+        task,
+        horizon,
+        timescale,
+        data_path,
+        feature_columns,
+        context_length,
+        val_ratio,
+        test_ratio,
+        hpo_train_fraction,
+        base,
+        root,
+    )
 
-def generate_training_script(experiment: str, phase: str, budget: str, task: str, horizon: int, timescale: str, data_path, feature_columns: list,
-                             hyperparameters: dict | None = None, borrowed_from=None, context_length: int = 60, val_ratio: float = 0.15,
-                             test_ratio: float = 0.15, hpo_train_fraction: float = 0.3, base: ExperimentConfig | None = None,
-                             root: Path | None = None) -> Path:
+
+def generate_training_script(
+    experiment: str,
+    phase: str,
+    budget: str,
+    task: str,
+    horizon: int,
+    timescale: str,
+    data_path,
+    feature_columns: list,
+    hyperparameters: dict | None = None,
+    borrowed_from=None,
+    context_length: int = 60,
+    val_ratio: float = 0.15,
+    test_ratio: float = 0.15,
+    hpo_train_fraction: float = 0.3,
+    base: ExperimentConfig | None = None,
+    root: Path | None = None,
+) -> Path:
     "Write and compile experiments/{phase}/train_{budget}_{task}.py; append its section to the phase README."
-    body = f'''
+    body = f"""
 from fints_scaling.train import run_training
 HYPERPARAMETERS = {dict(hyperparameters or {})!r}
 BORROWED_FROM = {borrowed_from!r}   # where HYPERPARAMETERS were interpolated from, if they were
 results = run_training(config, budget={budget!r}, hyperparameters=HYPERPARAMETERS)
 print(results["experiment"], results["budget"], results["metrics"]["test"])
-'''
+"""
     note = "training" + (", parameters borrowed from " + ", ".join(map(str, borrowed_from)) if borrowed_from else "")
-    return _generate("train", body, note, experiment, phase, budget, task, horizon, timescale, data_path, feature_columns,
-                     context_length, val_ratio, test_ratio, hpo_train_fraction, base, root)
+    return _generate(
+        "train",
+        body,
+        note,
+        experiment,
+        phase,
+        budget,
+        task,
+        horizon,
+        timescale,
+        data_path,
+        feature_columns,
+        context_length,
+        val_ratio,
+        test_ratio,
+        hpo_train_fraction,
+        base,
+        root,
+    )
 
 # %% ../nbs/foundations/10_experiments.ipynb #484b8a31
-NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1]/"nbs"     # the notebooks this package was exported from
-KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})           # kernel and papermill talk over local sockets, not TCP
+NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1] / "nbs"  # the notebooks this package was exported from
+KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})  # kernel and papermill talk over local sockets, not TCP
 
-def check_phase(phase: str, budgets, tasks, horizon: int | None, timescale: str | None, n_trials: int, timeout_hours: float,
-                max_epochs: int | None, train_epochs: int | None, search_space_path: str, model_seeds, verify: bool, root: Path) -> list[Run]:
-    "The phase's runs, after checking every input of every cell: counts, configs, data and its manifest, budgets, search space, borrowed neighbours."
-    check_count(n_trials, "n_trials"); check_positive(timeout_hours, "timeout_hours")
+
+def check_phase(
+    phase: str,
+    budgets,
+    tasks,
+    horizon: int | None,
+    timescale: str | None,
+    n_trials: int,
+    timeout_hours: float,
+    max_epochs: int | None,
+    train_epochs: int | None,
+    search_space_path: str,
+    model_seeds,
+    verify: bool,
+    root: Path,
+) -> list[Run]:
+    "The phase's runs, once every input of every cell checks out: counts, configs, data and manifest, budgets,"
+    "search space, borrowed neighbours."
+    check_count(n_trials, "n_trials")
+    check_positive(timeout_hours, "timeout_hours")
     for name, v in (("max_epochs", max_epochs), ("train_epochs", train_epochs)):
-        if v is not None: check_count(v, name)
+        if v is not None:
+            check_count(v, name)
     matrix = phase_matrix(phase, budgets, tasks, model_seeds)
     sp = Path(search_space_path)
-    if any(r.kind == "hpo" for r in matrix): load_search_space(sp if sp.is_absolute() else root/sp)
+    if any(r.kind == "hpo" for r in matrix):
+        load_search_space(sp if sp.is_absolute() else root / sp)
     for task in dict.fromkeys(r.task for r in matrix):
-        cfg = load_experiment_config(experiment_config_path(task, root), root, check_data=False).with_overrides(horizon=horizon, timescale=timescale)
+        cfg = load_experiment_config(experiment_config_path(task, root), root, check_data=False).with_overrides(
+            horizon=horizon, timescale=timescale
+        )
         data = cfg.data_file(root)
         verify_data_file(data, verify)
         n_features = len(feature_columns(read_table(data)))
-        for b in dict.fromkeys(r.budget for r in matrix): model_config(b, n_features, cfg.context_length, cfg.channel_mode, root=root)
+        for b in dict.fromkeys(r.budget for r in matrix):
+            model_config(b, n_features, cfg.context_length, cfg.channel_mode, root=root)
     tuned = {(r.task, r.budget) for r in matrix if r.kind == "hpo"}
     for r in matrix:
         for t in r.borrowed_from or ():
             if (t, r.budget) not in tuned and not hpo_best_path(f"{phase}_{t}", r.budget, root).exists():
-                raise ValueError(f"{r.task} borrows its {r.budget} parameters from {t}, which this phase neither tunes nor has tuned; add --tasks {t}")
+                raise ValueError(
+                    f"{r.task} borrows its {r.budget} parameters from {t}, which this phase neither tunes nor has tuned; add --tasks {t}"
+                )
     return matrix
 
-def run_phase(phase: str = "phase6a", budgets=BUDGETS, tasks=PHASE_TASKS, horizon: int | None = None, timescale: str | None = None,
-              n_trials: int = 50, timeout_hours: float = 4.0, max_epochs: int | None = None, train_epochs: int | None = None,
-              search_space_path: str = "configs/hpo/default_search.yaml", storage: str | None = None, device: str = "auto",
-              wandb_mode: str | None = None, dry_run: bool = False, model_seeds=(0,), verify: bool = True, root: Path | None = None) -> list[dict]:
+
+def run_phase(
+    phase: str = "phase6a",
+    budgets=BUDGETS,
+    tasks=PHASE_TASKS,
+    horizon: int | None = None,
+    timescale: str | None = None,
+    n_trials: int = 50,
+    timeout_hours: float = 4.0,
+    max_epochs: int | None = None,
+    train_epochs: int | None = None,
+    search_space_path: str = "configs/hpo/default_search.yaml",
+    storage: str | None = None,
+    device: str = "auto",
+    wandb_mode: str | None = None,
+    dry_run: bool = False,
+    model_seeds=(0,),
+    verify: bool = True,
+    root: Path | None = None,
+) -> list[dict]:
     "Check every input, then execute the phase's HPO then training notebooks with papermill, skipping finished runs; one record per run."
     import papermill as pm
     from tqdm.auto import tqdm
+
     root = Path(root or project_root())
-    matrix = check_phase(phase, budgets, tasks, horizon, timescale, n_trials, timeout_hours, max_epochs, train_epochs, search_space_path,
-                         model_seeds, verify, root)
-    nbs, runs_dir = NOTEBOOKS, root/"outputs"/"runs"/phase
+    matrix = check_phase(
+        phase,
+        budgets,
+        tasks,
+        horizon,
+        timescale,
+        n_trials,
+        timeout_hours,
+        max_epochs,
+        train_epochs,
+        search_space_path,
+        model_seeds,
+        verify,
+        root,
+    )
+    nbs, runs_dir = NOTEBOOKS, root / "outputs" / "runs" / phase
     out = []
     for run in (bar := tqdm(matrix, desc=phase)):
         bar.set_postfix_str(f"{run.kind} {run.budget} {run.task}")
-        common = dict(config=str(experiment_config_path(run.task, root)), budget=run.budget, task=run.task, horizon=horizon, timescale=timescale,
-                      device=device, wandb_mode=wandb_mode, experiment=run.experiment, verify=verify)
+        common = dict(
+            config=str(experiment_config_path(run.task, root)),
+            budget=run.budget,
+            task=run.task,
+            horizon=horizon,
+            timescale=timescale,
+            device=device,
+            wandb_mode=wandb_mode,
+            experiment=run.experiment,
+            verify=verify,
+        )
         if run.kind == "hpo":
-            target, nb = hpo_best_path(run.experiment, run.budget, root), nbs/"03_hpo.ipynb"
-            params = dict(common, n_trials=n_trials, timeout_hours=timeout_hours, search_space_path=search_space_path, max_epochs=max_epochs,
-                          storage=storage, fresh=False)
+            target, nb = hpo_best_path(run.experiment, run.budget, root), nbs / "03_hpo.ipynb"
+            params = dict(
+                common,
+                n_trials=n_trials,
+                timeout_hours=timeout_hours,
+                search_space_path=search_space_path,
+                max_epochs=max_epochs,
+                storage=storage,
+                fresh=False,
+            )
         else:
-            target, nb = results_path(run.experiment, run.budget, model_seed=run.model_seed, root=root), nbs/"04_train.ipynb"
+            target, nb = results_path(run.experiment, run.budget, model_seed=run.model_seed, root=root), nbs / "04_train.ipynb"
             best = hpo_best_path(run.experiment, run.budget, root)
-            if run.borrowed_from and not best.exists() and not dry_run: best = borrow_params(phase, run.budget, run.task, root)
-            params = dict(common, hpo_best=str(best), hyperparameters={"epochs": train_epochs} if train_epochs else {}, fresh=False,
-                          model_seed=run.model_seed)
-        rec = dict(kind=run.kind, name=run.name, experiment=run.experiment, output=str(target), notebook=str(runs_dir/f"{run.kind}_{run.name.removeprefix(phase + '_')}.ipynb"))
-        if target.exists(): out.append({**rec, "status": "skipped (finished)"}); continue
-        if dry_run: out.append({**rec, "status": "would run"}); continue
+            if run.borrowed_from and not best.exists() and not dry_run:
+                best = borrow_params(phase, run.budget, run.task, root)
+            params = dict(
+                common,
+                hpo_best=str(best),
+                hyperparameters={"epochs": train_epochs} if train_epochs else {},
+                fresh=False,
+                model_seed=run.model_seed,
+            )
+        rec = dict(
+            kind=run.kind,
+            name=run.name,
+            experiment=run.experiment,
+            output=str(target),
+            notebook=str(runs_dir / f"{run.kind}_{run.name.removeprefix(phase + '_')}.ipynb"),
+        )
+        if target.exists():
+            out.append({**rec, "status": "skipped (finished)"})
+            continue
+        if dry_run:
+            out.append({**rec, "status": "would run"})
+            continue
         runs_dir.mkdir(parents=True, exist_ok=True)
-        pm.execute_notebook(str(nb), rec["notebook"], parameters=params, cwd=str(root), progress_bar=False, kernel_name="python3",
-                            config=KERNEL_CONFIG)
+        pm.execute_notebook(
+            str(nb), rec["notebook"], parameters=params, cwd=str(root), progress_bar=False, kernel_name="python3", config=KERNEL_CONFIG
+        )
         out.append({**rec, "status": "ran"})
     return out
 
 # %% ../nbs/foundations/10_experiments.ipynb #84c2cb17
 def experiments_cli(argv=None) -> int:
     "Command line: list, generate or run a phase."
-    ap = argparse.ArgumentParser(prog="fints-experiments", description="The phase matrix: list it, generate its scripts, or run its notebooks.")
+    ap = argparse.ArgumentParser(
+        prog="fints-experiments", description="The phase matrix: list it, generate its scripts, or run its notebooks."
+    )
     ap.add_argument("action", choices=["list", "generate", "run"])
-    ap.add_argument("--phase", default="phase6a"); ap.add_argument("--budgets", nargs="+", default=list(BUDGETS))
-    ap.add_argument("--tasks", nargs="+", default=list(PHASE_TASKS)); ap.add_argument("--horizon", type=int); ap.add_argument("--timescale")
-    ap.add_argument("--n-trials", type=count, default=50); ap.add_argument("--timeout", type=positive, default=4.0, help="hours per study")
-    ap.add_argument("--max-epochs", type=count, help="cap HPO epochs (smoke runs)"); ap.add_argument("--train-epochs", type=count)
+    ap.add_argument("--phase", default="phase6a")
+    ap.add_argument("--budgets", nargs="+", default=list(BUDGETS))
+    ap.add_argument("--tasks", nargs="+", default=list(PHASE_TASKS))
+    ap.add_argument("--horizon", type=int)
+    ap.add_argument("--timescale")
+    ap.add_argument("--n-trials", type=count, default=50)
+    ap.add_argument("--timeout", type=positive, default=4.0, help="hours per study")
+    ap.add_argument("--max-epochs", type=count, help="cap HPO epochs (smoke runs)")
+    ap.add_argument("--train-epochs", type=count)
     ap.add_argument("--no-verify", action="store_true", help="run on data no manifest vouches for (recorded in every result)")
-    ap.add_argument("--search-space", default="configs/hpo/default_search.yaml"); ap.add_argument("--storage")
-    ap.add_argument("--device", default="auto"); ap.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
-    ap.add_argument("--dry-run", action="store_true"); ap.add_argument("--root")
+    ap.add_argument("--search-space", default="configs/hpo/default_search.yaml")
+    ap.add_argument("--storage")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
+    ap.add_argument("--dry-run", action="store_true")
+    ap.add_argument("--root")
     a = ap.parse_args(argv)
     root = Path(a.root) if a.root else project_root()
 
     def main():
         matrix = phase_matrix(a.phase, a.budgets, a.tasks)
         if a.action == "list":
-            for r in matrix: print(f"{r.kind:<5} {r.name:<36} experiment {r.experiment}" + (f"  borrows {'+'.join(r.borrowed_from)}" if r.borrowed_from else ""))
-            print(f"{sum(r.kind == 'hpo' for r in matrix)} HPO runs, {sum(r.kind == 'train' for r in matrix)} training runs"); return
+            for r in matrix:
+                print(
+                    f"{r.kind:<5} {r.name:<36} experiment {r.experiment}"
+                    + (f"  borrows {'+'.join(r.borrowed_from)}" if r.borrowed_from else "")
+                )
+            print(f"{sum(r.kind == 'hpo' for r in matrix)} HPO runs, {sum(r.kind == 'train' for r in matrix)} training runs")
+            return
         if a.action == "generate":
             for r in matrix:
-                cfg = load_experiment_config(experiment_config_path(r.task, root), root).with_overrides(horizon=a.horizon, timescale=a.timescale)
+                cfg = load_experiment_config(experiment_config_path(r.task, root), root).with_overrides(
+                    horizon=a.horizon, timescale=a.timescale
+                )
                 data = cfg.data_file(root)
                 cols = feature_columns(read_table(data))
-                kw = dict(experiment=r.experiment, phase=r.phase, budget=r.budget, task=r.task, horizon=cfg.horizon, timescale=cfg.timescale,
-                          data_path=str(data.relative_to(root)) if data.is_relative_to(root) else str(data), feature_columns=cols,
-                          context_length=cfg.context_length, val_ratio=cfg.val_ratio, test_ratio=cfg.test_ratio,
-                          hpo_train_fraction=cfg.hpo_train_fraction, base=cfg, root=root)
-                if r.kind == "hpo": p = generate_hpo_script(n_trials=a.n_trials, timeout_hours=a.timeout, search_space_path=a.search_space, **kw)
+                kw = dict(
+                    experiment=r.experiment,
+                    phase=r.phase,
+                    budget=r.budget,
+                    task=r.task,
+                    horizon=cfg.horizon,
+                    timescale=cfg.timescale,
+                    data_path=str(data.relative_to(root)) if data.is_relative_to(root) else str(data),
+                    feature_columns=cols,
+                    context_length=cfg.context_length,
+                    val_ratio=cfg.val_ratio,
+                    test_ratio=cfg.test_ratio,
+                    hpo_train_fraction=cfg.hpo_train_fraction,
+                    base=cfg,
+                    root=root,
+                )
+                if r.kind == "hpo":
+                    p = generate_hpo_script(n_trials=a.n_trials, timeout_hours=a.timeout, search_space_path=a.search_space, **kw)
                 else:
                     best = hpo_best_path(r.experiment, r.budget, root)
                     hp = json.loads(best.read_text())["best_params"] if best.exists() else {}
                     p = generate_training_script(hyperparameters=hp, borrowed_from=list(r.borrowed_from) if r.borrowed_from else None, **kw)
                 print(p)
             return
-        for rec in run_phase(a.phase, a.budgets, a.tasks, a.horizon, a.timescale, a.n_trials, a.timeout, a.max_epochs, a.train_epochs,
-                             a.search_space, a.storage, a.device, a.wandb_mode, a.dry_run, verify=not a.no_verify, root=root):
+        for rec in run_phase(
+            a.phase,
+            a.budgets,
+            a.tasks,
+            a.horizon,
+            a.timescale,
+            a.n_trials,
+            a.timeout,
+            a.max_epochs,
+            a.train_epochs,
+            a.search_space,
+            a.storage,
+            a.device,
+            a.wandb_mode,
+            a.dry_run,
+            verify=not a.no_verify,
+            root=root,
+        ):
             print(f"{rec['status']:<20} {rec['name']:<36} {rec['output']}")
+
     return run_command("fints-experiments", main)

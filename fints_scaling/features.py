@@ -6,6 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/features.html.md
 
 # %% ../nbs/foundations/03_features.ipynb #34d45b41
 from __future__ import annotations
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import talib
@@ -14,7 +15,7 @@ from tqdm.auto import tqdm
 from .checks import run_command
 from .storage import DataPaths, Manifest, read_table, write_dataset
 from .sources import OHLCV, read_raw, validate_ohlcv
-from .resample import RESAMPLED, TIMESCALES, get_freq_string, resample_ohlcv, timescale_path, default_calendar
+from .resample import TIMESCALES, get_freq_string, resample_ohlcv, timescale_path
 
 # %% auto #0
 __all__ = ['FEATURES', 'A20', 'TIER_C', 'DATASET_C', 'build_tier_a20', 'build_tier_c', 'drop_warmup', 'check_vix_coverage',
@@ -60,16 +61,20 @@ DATASET_C = ["Date", *OHLCV, *A20, *TIER_C]
 def _arrays(bars: pd.DataFrame):
     return (bars[c].to_numpy(dtype="float64") for c in OHLCV)
 
+
 def _weekly_features(dates: pd.Series, weekly: pd.DataFrame) -> pd.DataFrame:
     c = weekly["Close"].to_numpy(dtype="float64")
-    w = pd.DataFrame({"Date": weekly["Date"].to_numpy(), "rsi_weekly": talib.RSI(c, 14),
-                      "stochrsi_weekly": talib.STOCHRSI(c, 14, 5, 3, 0)[0]})
+    w = pd.DataFrame(
+        {"Date": weekly["Date"].to_numpy(), "rsi_weekly": talib.RSI(c, 14), "stochrsi_weekly": talib.STOCHRSI(c, 14, 5, 3, 0)[0]}
+    )
     return pd.merge_asof(pd.DataFrame({"Date": dates.to_numpy()}), w, on="Date", direction="backward")
+
 
 def build_tier_a20(bars: pd.DataFrame, daily: pd.DataFrame | None = None) -> pd.DataFrame:
     "Date + the 20 tier-a20 indicators on `bars`; weekly ones from the completed weeks of `daily` (default: `bars`)."
     missing = [c for c in ("Date", *OHLCV) if c not in bars.columns]
-    if missing: raise ValueError(f"build_tier_a20: missing input column(s) {missing}; got {list(bars.columns)}")
+    if missing:
+        raise ValueError(f"build_tier_a20: missing input column(s) {missing}; got {list(bars.columns)}")
     o, h, l, c, v = _arrays(bars)
     up, _, lo = talib.BBANDS(c, 20, 2, 2, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -78,10 +83,15 @@ def build_tier_a20(bars: pd.DataFrame, daily: pd.DataFrame | None = None) -> pd.
     f = {
         **{f"dema_{n}": talib.DEMA(c, n) for n in (9, 10, 20, 25, 90)},
         **{f"sma_{n}": talib.SMA(c, n) for n in (12, 50, 100, 200)},
-        "rsi_daily": talib.RSI(c, 14), "stochrsi_daily": talib.STOCHRSI(c, 14, 5, 3, 0)[0],
-        "macd_line": talib.MACD(c, 12, 26, 9)[0], "adx_14": talib.ADX(h, l, c, 14),
-        "obv": talib.OBV(c, v), "adosc": talib.ADOSC(h, l, c, v, 3, 10), "vwap_20": vwap,
-        "atr_14": talib.ATR(h, l, c, 14), "bb_percent_b": pct_b,
+        "rsi_daily": talib.RSI(c, 14),
+        "stochrsi_daily": talib.STOCHRSI(c, 14, 5, 3, 0)[0],
+        "macd_line": talib.MACD(c, 12, 26, 9)[0],
+        "adx_14": talib.ADX(h, l, c, 14),
+        "obv": talib.OBV(c, v),
+        "adosc": talib.ADOSC(h, l, c, v, 3, 10),
+        "vwap_20": vwap,
+        "atr_14": talib.ATR(h, l, c, 14),
+        "bb_percent_b": pct_b,
     }
     out = pd.DataFrame({"Date": bars["Date"].to_numpy(), **f})
     wk = _weekly_features(bars["Date"], resample_ohlcv(bars if daily is None else daily, get_freq_string("weekly")))
@@ -94,8 +104,9 @@ def _percentile_prev(x: np.ndarray, n: int = 60) -> np.ndarray:
     out = np.full(len(x), np.nan)
     if len(x) >= n:
         w = sliding_window_view(x, n)
-        out[n - 1:] = (w[:, :-1] < w[:, -1:]).sum(axis=1) / (n - 1) * 100
+        out[n - 1 :] = (w[:, :-1] < w[:, -1:]).sum(axis=1) / (n - 1) * 100
     return out
+
 
 def build_tier_c(vix: pd.DataFrame) -> pd.DataFrame:
     "Date + the 8 VIX features from a frame with Date and Close."
@@ -105,20 +116,27 @@ def build_tier_c(vix: pd.DataFrame) -> pd.DataFrame:
     mean, std = s.rolling(20).mean(), s.rolling(20).std()
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(std.to_numpy() == 0, 0.0, ((s - mean) / std).to_numpy())
-    out = pd.DataFrame({
-        "Date": vix["Date"].to_numpy(), "vix_close": c, "vix_sma_10": talib.SMA(c, 10), "vix_sma_20": talib.SMA(c, 20),
-        "vix_percentile_60d": _percentile_prev(c, 60), "vix_zscore_20d": z,
-        "vix_regime": np.select([c < 15, c < 25], [0, 1], 2).astype("int64"),
-        "vix_change_1d": s.pct_change(1, fill_method=None).to_numpy() * 100,
-        "vix_change_5d": s.pct_change(5, fill_method=None).to_numpy() * 100,
-    })
+    out = pd.DataFrame(
+        {
+            "Date": vix["Date"].to_numpy(),
+            "vix_close": c,
+            "vix_sma_10": talib.SMA(c, 10),
+            "vix_sma_20": talib.SMA(c, 20),
+            "vix_percentile_60d": _percentile_prev(c, 60),
+            "vix_zscore_20d": z,
+            "vix_regime": np.select([c < 15, c < 25], [0, 1], 2).astype("int64"),
+            "vix_change_1d": s.pct_change(1, fill_method=None).to_numpy() * 100,
+            "vix_change_5d": s.pct_change(5, fill_method=None).to_numpy() * 100,
+        }
+    )
     return out[["Date", *TIER_C]]
 
 # %% ../nbs/foundations/03_features.ipynb #889047d3
 def drop_warmup(df: pd.DataFrame, name: str) -> pd.DataFrame:
     "Drop the leading rows where any feature is NaN; a NaN after them raises, naming the column and date."
     ok = df.notna().all(axis=1).to_numpy()
-    if not ok.any(): raise ValueError(f"{name}: no row has every feature defined ({len(df)} rows is too short for the warm-up)")
+    if not ok.any():
+        raise ValueError(f"{name}: no row has every feature defined ({len(df)} rows is too short for the warm-up)")
     start = int(ok.argmax())
     rest = df.iloc[start:]
     if not ok[start:].all():
@@ -127,15 +145,19 @@ def drop_warmup(df: pd.DataFrame, name: str) -> pd.DataFrame:
         raise ValueError(f"{name}: NaN after the warm-up in column(s) {bad}, first at {first:%Y-%m-%d}")
     return rest.reset_index(drop=True)
 
+
 def check_vix_coverage(bars: pd.DataFrame, vix: pd.DataFrame) -> None:
     "Raise if a bar date inside the VIX's date range has no VIX value."
     inside = bars["Date"].between(vix["Date"].iloc[0], vix["Date"].iloc[-1])
     gaps = bars.loc[inside & ~bars["Date"].isin(vix["Date"]), "Date"]
-    if len(gaps): raise ValueError(f"VIX has gaps: {len(gaps)} bar date(s) without a VIX value, first at {gaps.iloc[0]:%Y-%m-%d}")
+    if len(gaps):
+        raise ValueError(f"VIX has gaps: {len(gaps)} bar date(s) without a VIX value, first at {gaps.iloc[0]:%Y-%m-%d}")
+
 
 def build_dataset_a20(bars: pd.DataFrame, daily: pd.DataFrame | None = None, name: str = "dataset_a20") -> pd.DataFrame:
     "Date + OHLCV + the 20 tier-a20 indicators, warm-up dropped."
     return drop_warmup(bars[["Date", *OHLCV]].merge(build_tier_a20(bars, daily), on="Date"), name)
+
 
 def build_dataset_c(bars: pd.DataFrame, vix: pd.DataFrame, daily: pd.DataFrame | None = None, name: str = "dataset_c") -> pd.DataFrame:
     "The 34 columns of dataset c: Date + OHLCV + 20 tier-a20 + 8 VIX features, inner-joined on Date, warm-up dropped."
@@ -156,31 +178,36 @@ def check_features_causal(build, frames: dict, cut_dates, seed: int = 0) -> None
             for col in [c for c in OHLCV if c in f.columns]:
                 f[col] = f[col].astype("float64").where(~after, f[col] * rng.uniform(0.8, 1.25, len(f)))
             if {"High", "Low"} <= set(f.columns):  # keep bars valid: High/Low envelop Open/Close
-                f["High"] = f[["Open", "High", "Low", "Close"]].max(axis=1); f["Low"] = f[["Open", "High", "Low", "Close"]].min(axis=1)
+                f["High"] = f[["Open", "High", "Low", "Close"]].max(axis=1)
+                f["Low"] = f[["Open", "High", "Low", "Close"]].min(axis=1)
             shaken[k] = f
         new = build(**shaken)
         a, b = base[base["Date"] <= cut], new[new["Date"] <= cut]
-        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True, check_dtype=False,
-                                      obj=f"features up to {cut:%Y-%m-%d}")
+        pd.testing.assert_frame_equal(
+            a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True, check_dtype=False, obj=f"features up to {cut:%Y-%m-%d}"
+        )
 
 # %% ../nbs/foundations/03_features.ipynb #c2e28a2f
-def dataset_path(ticker: str, name: str, timescale: str = "daily", paths: DataPaths | None = None) -> "Path":
+def dataset_path(ticker: str, name: str, timescale: str = "daily", paths: DataPaths | None = None) -> Path:
     "`data/processed/v1/{ticker}_{name}.parquet` for daily, `..._{name}_{timescale}.parquet` otherwise."
     get_freq_string(timescale)
     suffix = "" if timescale == "daily" else f"_{timescale}"
-    return (paths or DataPaths.default()).processed/f"{ticker}_{name}{suffix}.parquet"
+    return (paths or DataPaths.default()).processed / f"{ticker}_{name}{suffix}.parquet"
+
 
 def _read_bars(ticker, kind, timescale, paths):
     p = timescale_path(ticker, kind, timescale, paths)
-    if not p.exists(): raise FileNotFoundError(f"{p}: not built; run `make data` (fints-resample --all)")
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: not built; run `make data` (fints-resample --all)")
     Manifest(paths).verify_file(p)
     return read_table(p)
+
 
 def build_datasets(tickers=None, timescales=TIMESCALES, vix: str = "VIX", paths: DataPaths | None = None) -> list[dict]:
     "Write features and datasets for every OHLCV ticker in data/raw (or `tickers`) at every timescale; returns manifest entries."
     paths = paths or DataPaths.default()
     m = Manifest(paths)
-    has_vix = (paths.raw/f"{vix}.parquet").exists()
+    has_vix = (paths.raw / f"{vix}.parquet").exists()
     tickers = tickers or sorted(p.stem for p in paths.raw.glob("*.parquet") if p.stem != vix)
     entries = []
     for ts in tqdm(list(timescales), desc="datasets", leave=False):
@@ -188,31 +215,50 @@ def build_datasets(tickers=None, timescales=TIMESCALES, vix: str = "VIX", paths:
         if has_vix:
             v = _read_bars(vix, "Close", ts, paths) if ts != "daily" else read_raw(vix, paths)
             tier_c = build_tier_c(v)
-            entries.append(write_dataset(tier_c, dataset_path(vix, "features_c", ts, paths), f"{vix}.features_c.{ts}",
-                                         f"build_tier_c({vix}.Close.{ts})", m))
+            entries.append(
+                write_dataset(
+                    tier_c, dataset_path(vix, "features_c", ts, paths), f"{vix}.features_c.{ts}", f"build_tier_c({vix}.Close.{ts})", m
+                )
+            )
         for t in tickers:
             daily = read_raw(t, paths)
             bars = daily if ts == "daily" else _read_bars(t, "OHLCV", ts, paths)
             src = f"{t}.OHLCV.{ts}"
             a20 = build_tier_a20(bars, daily)
-            entries.append(write_dataset(a20, dataset_path(t, "features_a20", ts, paths), f"{t}.features_a20.{ts}", f"build_tier_a20({src})", m))
+            entries.append(
+                write_dataset(a20, dataset_path(t, "features_a20", ts, paths), f"{t}.features_a20.{ts}", f"build_tier_a20({src})", m)
+            )
             ds = drop_warmup(bars[["Date", *OHLCV]].merge(a20, on="Date"), f"{t}_dataset_a20_{ts}")
-            entries.append(write_dataset(ds, dataset_path(t, "dataset_a20", ts, paths), f"{t}.dataset_a20.{ts}", f"join({src}, features_a20)", m))
+            entries.append(
+                write_dataset(ds, dataset_path(t, "dataset_a20", ts, paths), f"{t}.dataset_a20.{ts}", f"join({src}, features_a20)", m)
+            )
             if has_vix:
                 check_vix_coverage(bars, v)
                 dc = drop_warmup(ds.merge(tier_c, on="Date", how="inner"), f"{t}_dataset_c_{ts}")[DATASET_C]
-                entries.append(write_dataset(dc, dataset_path(t, "dataset_c", ts, paths), f"{t}.dataset_c.{ts}",
-                                             f"inner join({src}, features_a20, {vix}.features_c.{ts})", m))
+                entries.append(
+                    write_dataset(
+                        dc,
+                        dataset_path(t, "dataset_c", ts, paths),
+                        f"{t}.dataset_c.{ts}",
+                        f"inner join({src}, features_a20, {vix}.features_c.{ts})",
+                        m,
+                    )
+                )
     return entries
+
 
 def datasets_cli(argv=None) -> int:
     "`fints-datasets [--tickers T ...] [--timescales ...]`: features and datasets in data/processed/v1."
     import argparse
+
     ap = argparse.ArgumentParser(prog="fints-datasets", description=datasets_cli.__doc__)
-    ap.add_argument("--tickers", nargs="+"); ap.add_argument("--timescales", nargs="+", choices=TIMESCALES, default=list(TIMESCALES))
+    ap.add_argument("--tickers", nargs="+")
+    ap.add_argument("--timescales", nargs="+", choices=TIMESCALES, default=list(TIMESCALES))
     ap.add_argument("--root", help="project root (default: found from the working directory)")
     args = ap.parse_args(argv)
+
     def main():
         for e in build_datasets(args.tickers, args.timescales, paths=DataPaths.default(args.root)):
             print(f"wrote {e['path']}  {e['rows']} rows x {len(e['columns'])} cols  {e['first_date']}..{e['last_date']}")
+
     return run_command("fints-datasets", main)

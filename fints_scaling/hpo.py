@@ -40,121 +40,170 @@ _REQUIRED = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": 
 _TOP = {"search_space", "pruning", "n_trials", "timeout_hours", "direction"}
 _PRUNING = {"enabled": bool, "patience": int, "min_trials": int}
 
+
 def _check_entry(name: str, spec) -> None:
     "ValueError (without the file) if one search-space entry is malformed or reaches outside its hyperparameter's legal range."
     if not isinstance(spec, dict) or spec.get("type") not in _TYPES:
         raise ValueError(f"{name}: type must be one of {list(_TYPES)}, got {spec!r}")
     kind = spec["type"]
-    if unknown := sorted(set(spec) - {"type", *_TYPES[kind]}): raise ValueError(f"{name}: unknown key(s) {unknown} for type {kind}; expected {list(_TYPES[kind])}")
-    if missing := [k for k in _REQUIRED[kind] if k not in spec]: raise ValueError(f"{name}: missing {missing}")
+    if unknown := sorted(set(spec) - {"type", *_TYPES[kind]}):
+        raise ValueError(f"{name}: unknown key(s) {unknown} for type {kind}; expected {list(_TYPES[kind])}")
+    if missing := [k for k in _REQUIRED[kind] if k not in spec]:
+        raise ValueError(f"{name}: missing {missing}")
     number = int if kind == "int" else (int, float)
     for k in ("low", "high", "step"):
         if k in spec and (isinstance(spec[k], bool) or not isinstance(spec[k], number)):
             raise ValueError(f"{name}: {k} must be {'an integer' if kind == 'int' else 'a number'}, got {spec[k]!r}")
     if kind == "categorical":
-        if not isinstance(spec["choices"], list) or not spec["choices"]: raise ValueError(f"{name}: choices must be a non-empty list, got {spec['choices']!r}")
+        if not isinstance(spec["choices"], list) or not spec["choices"]:
+            raise ValueError(f"{name}: choices must be a non-empty list, got {spec['choices']!r}")
         values = spec["choices"]
     else:
-        if not spec["low"] < spec["high"]: raise ValueError(f"{name}: low ({spec['low']}) must be below high ({spec['high']})")
-        if spec.get("step", 1) <= 0: raise ValueError(f"{name}: step must be > 0, got {spec['step']}")
-        if kind == "log_uniform" and spec["low"] <= 0: raise ValueError(f"{name}: log_uniform needs low > 0, got {spec['low']}")
+        if not spec["low"] < spec["high"]:
+            raise ValueError(f"{name}: low ({spec['low']}) must be below high ({spec['high']})")
+        if spec.get("step", 1) <= 0:
+            raise ValueError(f"{name}: step must be > 0, got {spec['step']}")
+        if kind == "log_uniform" and spec["low"] <= 0:
+            raise ValueError(f"{name}: log_uniform needs low > 0, got {spec['low']}")
         values = [spec["low"], spec["high"]] if kind == "int" else [float(spec["low"]), float(spec["high"])]
-    for v in values:                                   # every value the sampler can return must be a legal hyperparameter
-        try: Hyperparameters(**{name: v})
-        except ValueError as e: raise ValueError(f"{name}: {kind} can give {v!r}, but {str(e).removeprefix('hyperparameters: ')}") from None
+    for v in values:  # every value the sampler can return must be a legal hyperparameter
+        try:
+            Hyperparameters(**{name: v})
+        except ValueError as e:
+            raise ValueError(f"{name}: {kind} can give {v!r}, but {str(e).removeprefix('hyperparameters: ')}") from None
+
 
 def check_search_space(doc, where: str = "search space") -> dict:
     "`doc` with its defaults filled in, after checking every key, type and bound; a ValueError naming `where` and the entry otherwise."
     if not isinstance(doc, dict) or not isinstance(doc.get("search_space"), dict) or not doc["search_space"]:
         raise ValueError(f"{where}: expected a mapping with a non-empty 'search_space'")
-    if unknown := sorted(set(doc) - _TOP): raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(_TOP)}")
+    if unknown := sorted(set(doc) - _TOP):
+        raise ValueError(f"{where}: unknown key(s) {unknown}; expected {sorted(_TOP)}")
     known = [f.name for f in fields(Hyperparameters)]
     try:
         for name, spec in doc["search_space"].items():
-            if name not in known: raise ValueError(f"{name!r} is not a hyperparameter; expected one of {known}")
+            if name not in known:
+                raise ValueError(f"{name!r} is not a hyperparameter; expected one of {known}")
             _check_entry(name, spec)
-        if "n_trials" in doc: check_count(doc["n_trials"], "n_trials")
-        if "timeout_hours" in doc: check_positive(doc["timeout_hours"], "timeout_hours")
+        if "n_trials" in doc:
+            check_count(doc["n_trials"], "n_trials")
+        if "timeout_hours" in doc:
+            check_positive(doc["timeout_hours"], "timeout_hours")
         pruning = doc.get("pruning", {"enabled": False})
         if not isinstance(pruning, dict) or set(pruning) - set(_PRUNING):
             raise ValueError(f"pruning must be a mapping of {list(_PRUNING)}, got {pruning!r}")
         for k, typ in _PRUNING.items():
             if k in pruning and (not isinstance(pruning[k], typ) or (typ is int and (isinstance(pruning[k], bool) or pruning[k] < 0))):
                 raise ValueError(f"pruning.{k} must be {'true or false' if typ is bool else 'an integer >= 0'}, got {pruning[k]!r}")
-        if doc.get("direction", "minimize") not in ("minimize", "maximize"): raise ValueError("direction must be minimize or maximize")
-    except ValueError as e: raise ValueError(f"{where}: {e}") from None
+        if doc.get("direction", "minimize") not in ("minimize", "maximize"):
+            raise ValueError("direction must be minimize or maximize")
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
     return {**doc, "pruning": pruning, "direction": doc.get("direction", "minimize")}
+
 
 def load_search_space(path) -> dict:
     "Read and check a search-space YAML: {'search_space': {...}, 'pruning': {...}, 'n_trials', 'timeout_hours', 'direction'}."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: no such search-space file")
-    try: doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such search-space file")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     return check_search_space(doc, str(path))
+
 
 def cap_epochs(space: dict, max_epochs: int | None) -> dict:
     "The search space with `epochs` limited to `max_epochs` (smoke runs); unchanged for None."
-    if max_epochs is None: return space
+    if max_epochs is None:
+        return space
     check_count(max_epochs, "max_epochs")
     ep = space.get("epochs")
-    if ep is None: return {**space, "epochs": {"type": "categorical", "choices": [max_epochs]}}
-    if ep["type"] == "categorical": return {**space, "epochs": {**ep, "choices": sorted({min(c, max_epochs) for c in ep["choices"]})}}
+    if ep is None:
+        return {**space, "epochs": {"type": "categorical", "choices": [max_epochs]}}
+    if ep["type"] == "categorical":
+        return {**space, "epochs": {**ep, "choices": sorted({min(c, max_epochs) for c in ep["choices"]})}}
     low = min(ep["low"], max_epochs)
-    return {**space, "epochs": {"type": "int", "low": low, "high": max_epochs, "step": 1} if low < max_epochs else {"type": "categorical", "choices": [max_epochs]}}
+    return {
+        **space,
+        "epochs": {"type": "int", "low": low, "high": max_epochs, "step": 1}
+        if low < max_epochs
+        else {"type": "categorical", "choices": [max_epochs]},
+    }
+
 
 def suggest(trial: optuna.Trial, space: dict) -> dict:
     "Sample one value per entry of `space` from `trial`."
     out = {}
     for name, s in space.items():
-        if s["type"] == "log_uniform": out[name] = trial.suggest_float(name, s["low"], s["high"], log=True)
-        elif s["type"] == "uniform": out[name] = trial.suggest_float(name, s["low"], s["high"])
-        elif s["type"] == "int": out[name] = trial.suggest_int(name, s["low"], s["high"], step=s.get("step", 1))
-        else: out[name] = trial.suggest_categorical(name, s["choices"])
+        if s["type"] == "log_uniform":
+            out[name] = trial.suggest_float(name, s["low"], s["high"], log=True)
+        elif s["type"] == "uniform":
+            out[name] = trial.suggest_float(name, s["low"], s["high"])
+        elif s["type"] == "int":
+            out[name] = trial.suggest_int(name, s["low"], s["high"], step=s.get("step", 1))
+        else:
+            out[name] = trial.suggest_categorical(name, s["choices"])
     return out
 
 # %% ../nbs/03_hpo.ipynb #e16b1e6c
 def default_storage(root: Path | None = None) -> str:
     "sqlite:///<project>/outputs/hpo/optuna.db (the folder is created)."
-    p = Path(root or project_root())/"outputs"/"hpo"/"optuna.db"; p.parent.mkdir(parents=True, exist_ok=True)
+    p = Path(root or project_root()) / "outputs" / "hpo" / "optuna.db"
+    p.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{p}"
 
-CONNECT_TIMEOUT = 5        # seconds a database server gets to answer before a storage URL counts as unreachable
-_RACE = ("already exists", "duplicate key", "unique constraint", "database is locked")   # losing the race to create Optuna's tables
+
+CONNECT_TIMEOUT = 5  # seconds a database server gets to answer before a storage URL counts as unreachable
+_RACE = ("already exists", "duplicate key", "unique constraint", "database is locked")  # losing the race to create Optuna's tables
+
 
 def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace_period: int = 120, root: Path | None = None) -> RDBStorage:
     "An RDB storage with heartbeat and retry of stale trials (up to 2 retries); a bad or unreachable URL is a ValueError within seconds."
     from sqlalchemy.exc import SQLAlchemyError
+
     url = storage or default_storage(root)
     engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if url.startswith("postgresql") else {}
     for attempt in range(5):
         try:
-            with warnings.catch_warnings():          # experimental in Optuna: stated above, not warned per run
+            with warnings.catch_warnings():  # experimental in Optuna: stated above, not warned per run
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
-        except (SQLAlchemyError, ImportError) as e:       # two workers on an empty database both create the tables: one loses, then finds them
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+                )
+        except (SQLAlchemyError, ImportError) as e:  # two workers on an empty database both create the tables: one loses, then finds them
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
             if attempt == 4 or not any(r in str(e).lower() for r in _RACE):
                 raise ValueError(f"storage {url!r}: cannot open it ({reason}); check the URL, the server and its credentials") from None
             time.sleep(1 + attempt)
 
+
 def startup_trials(n_trials: int) -> int:
     "Random trials before TPE models the space (and completed trials before pruning): a quarter of the study, at least 2."
     return max(2, n_trials // 4)
 
+
 def make_pruner(pruning: dict | None, n_trials: int | None = None) -> optuna.pruners.BasePruner:
-    "Median pruning on per-epoch val loss once `min_trials` trials (at most `startup_trials(n_trials)`) completed and a trial ran `patience` epochs."
-    if not pruning or not pruning.get("enabled"): return optuna.pruners.NopPruner()
+    "Median pruning on val loss once `min_trials` trials (at most `startup_trials(n_trials)`) completed and a trial ran `patience` epochs."
+    if not pruning or not pruning.get("enabled"):
+        return optuna.pruners.NopPruner()
     startup = pruning.get("min_trials", 10) if n_trials is None else min(pruning.get("min_trials", 10), startup_trials(n_trials))
     return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=pruning.get("patience", 0))
+
 
 def sampler_seed(seed: int, budget: str, trial_number: int) -> int:
     "The TPE seed of one trial: reproducible, and different for every config seed, budget and trial number."
     return int(hashlib.sha256(f"{seed}:{budget}:{trial_number}".encode()).hexdigest()[:8], 16)
 
+
 class TrialSeededSampler(optuna.samplers.BaseSampler):
     "TPE whose random state is set afresh for each trial from `sampler_seed(seed, budget, trial number)`."
+
     def __init__(self, seed: int, budget: str, n_trials: int):
         self.seed, self.budget, self.n_startup = seed, budget, startup_trials(n_trials)
         self.tpe = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup)
@@ -163,28 +212,57 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
         self.tpe = optuna.samplers.TPESampler(seed=sampler_seed(self.seed, self.budget, trial.number), n_startup_trials=self.n_startup)
         self.tpe.before_trial(study, trial)
 
-    def infer_relative_search_space(self, study, trial): return self.tpe.infer_relative_search_space(study, trial)
-    def sample_relative(self, study, trial, search_space): return self.tpe.sample_relative(study, trial, search_space)
-    def sample_independent(self, study, trial, name, distribution): return self.tpe.sample_independent(study, trial, name, distribution)
-    def after_trial(self, study, trial, state, values): self.tpe.after_trial(study, trial, state, values)
+    def infer_relative_search_space(self, study, trial):
+        return self.tpe.infer_relative_search_space(study, trial)
 
-def create_study(experiment_name: str, budget: str, storage: str | RDBStorage | None = None, direction: str = "minimize",
-                 sampler: optuna.samplers.BaseSampler | None = None, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+    def sample_relative(self, study, trial, search_space):
+        return self.tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, name, distribution):
+        return self.tpe.sample_independent(study, trial, name, distribution)
+
+    def after_trial(self, study, trial, state, values):
+        self.tpe.after_trial(study, trial, state, values)
+
+
+def create_study(
+    experiment_name: str,
+    budget: str,
+    storage: str | RDBStorage | None = None,
+    direction: str = "minimize",
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
     "Create, or load if it exists, the study `{experiment_name}_{budget}`."
     storage = storage if isinstance(storage, RDBStorage) else make_storage(storage)
-    return optuna.create_study(study_name=f"{experiment_name}_{budget}", storage=storage, direction=direction, sampler=sampler,
-                               pruner=pruner, load_if_exists=True)
+    return optuna.create_study(
+        study_name=f"{experiment_name}_{budget}", storage=storage, direction=direction, sampler=sampler, pruner=pruner, load_if_exists=True
+    )
 
 # %% ../nbs/03_hpo.ipynb #9f7dfe8f
-def create_objective(config_path, budget: str, search_space: dict, task: str | None = None, horizon: int | None = None,
-                     timescale: str | None = None, device: str = "auto", fixed: dict | None = None, wandb_mode: str | None = None,
-                     mlflow: bool = True, mlflow_uri: str | None = None, progress: bool = False, experiment: str | None = None,
-                     verify: bool = True, root: Path | None = None):
+def create_objective(
+    config_path,
+    budget: str,
+    search_space: dict,
+    task: str | None = None,
+    horizon: int | None = None,
+    timescale: str | None = None,
+    device: str = "auto",
+    fixed: dict | None = None,
+    wandb_mode: str | None = None,
+    mlflow: bool = True,
+    mlflow_uri: str | None = None,
+    progress: bool = False,
+    experiment: str | None = None,
+    verify: bool = True,
+    root: Path | None = None,
+):
     "Objective(trial) -> best val loss of a model trained with the trial's hyperparameters on the HPO subset."
     root = Path(root or project_root())
     cfg = config_path if isinstance(config_path, ExperimentConfig) else load_experiment_config(config_path, root, check_data=False)
     cfg = cfg.with_overrides(task=task, horizon=horizon, timescale=timescale)
-    if experiment: cfg = replace(cfg, name=experiment)
+    if experiment:
+        cfg = replace(cfg, name=experiment)
     space = search_space.get("search_space", search_space)
     dev = choose_device(device)
     data = prepare_experiment(cfg, dev, root, verify)
@@ -196,21 +274,40 @@ def create_objective(config_path, budget: str, search_space: dict, task: str | N
         arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=root)
         seed_everything(cfg.model_seed + trial.number)
         model = build_model(arch, dev)
+
         def report(event, info):
-            if event != "epoch_end": return
+            if event != "epoch_end":
+                return
             trial.report(info["metrics"]["val_loss"], info["epoch"])
-            if trial.should_prune(): raise optuna.TrialPruned(f"pruned at epoch {info['epoch']}")
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {info['epoch']}")
+
         name = f"{trial.study.study_name}_trial{trial.number}"
-        with Tracker(name, {"params": asdict(hp), "architecture": asdict(arch), "trial": trial.number}, project=cfg.wandb_project,
-                     experiment=cfg.mlflow_experiment, group=trial.study.study_name, wandb_mode=wandb_mode, mlflow=mlflow,
-                     mlflow_uri=mlflow_uri, root=root, tags={"budget": budget, "task": cfg.task, "kind": "hpo"}) as tracker:
-            trainer = Trainer(model, data.windows, hp, cfg.model_seed + trial.number, subset, tracker=tracker, callbacks=[report], progress=progress)
-            for k in ("batch_size", "warmup_steps"): trial.set_user_attr(f"{k}_effective", getattr(trainer, k))
-            try: rec = trainer.fit()
+        with Tracker(
+            name,
+            {"params": asdict(hp), "architecture": asdict(arch), "trial": trial.number},
+            project=cfg.wandb_project,
+            experiment=cfg.mlflow_experiment,
+            group=trial.study.study_name,
+            wandb_mode=wandb_mode,
+            mlflow=mlflow,
+            mlflow_uri=mlflow_uri,
+            root=root,
+            tags={"budget": budget, "task": cfg.task, "kind": "hpo"},
+        ) as tracker:
+            trainer = Trainer(
+                model, data.windows, hp, cfg.model_seed + trial.number, subset, tracker=tracker, callbacks=[report], progress=progress
+            )
+            for k in ("batch_size", "warmup_steps"):
+                trial.set_user_attr(f"{k}_effective", getattr(trainer, k))
+            try:
+                rec = trainer.fit()
             except optuna.TrialPruned:
-                tracker.log_summary({"state": "pruned", "epochs": trainer.epoch}); raise
+                tracker.log_summary({"state": "pruned", "epochs": trainer.epoch})
+                raise
             tracker.log_summary({"best_val_loss": rec["best_val_loss"], "best_epoch": rec["best_epoch"], "epochs": rec["epochs"]})
-        for k, v in (("best_epoch", rec["best_epoch"]), ("epochs_run", rec["epochs"]), ("converged", rec["converged"])): trial.set_user_attr(k, v)
+        for k, v in (("best_epoch", rec["best_epoch"]), ("epochs_run", rec["epochs"]), ("converged", rec["converged"])):
+            trial.set_user_attr(k, v)
         return rec["best_val_loss"]
 
     objective.config, objective.data = cfg, data
@@ -219,142 +316,299 @@ def create_objective(config_path, budget: str, search_space: dict, task: str | N
 # %% ../nbs/03_hpo.ipynb #761646f1
 def hpo_best_path(experiment_name: str, budget: str, root: Path | None = None) -> Path:
     "outputs/hpo/{experiment}/{budget}_best.json."
-    return Path(root or project_root())/"outputs"/"hpo"/experiment_name/f"{budget}_best.json"
+    return Path(root or project_root()) / "outputs" / "hpo" / experiment_name / f"{budget}_best.json"
+
 
 def save_best_params(study: optuna.Study, experiment_name: str, budget: str, extra: dict | None = None, root: Path | None = None) -> Path:
     "Write the study's best parameters and provenance to outputs/hpo/{experiment}/{budget}_best.json (atomically)."
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not done: raise ValueError(f"study {study.study_name!r} has no completed trial")
+    if not done:
+        raise ValueError(f"study {study.study_name!r} has no completed trial")
     best, attrs = study.best_trial, study.user_attrs
     times = [t.duration.total_seconds() for t in study.get_trials(deepcopy=False) if t.duration]
     cfg = attrs.get("config") or {}
-    doc = dict(experiment=experiment_name, budget=budget, task=cfg.get("task"), horizon=cfg.get("horizon"), best_params=best.params, best_value=best.value,
-               n_trials_completed=len(done), n_trials_pruned=len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))),
-               n_trials_failed=len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))), best_trial=best.number,
-               **{k: best.user_attrs.get(k) for k in ("best_epoch", "converged", "batch_size_effective", "warmup_steps_effective", "worker", "sampler_seed")},
-               total_time_seconds=round(sum(times), 1),
-               timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-               study_name=study.study_name, optuna_version=optuna.__version__, **{k: attrs[k] for k in
-               ("architecture", "seed", "split", "hpo_train_fraction", "config", "search_space", "fixed", "data_md5", "data_verified") if k in attrs},
-               package_versions=package_versions(), git_commit=git_commit(root), **(extra or {}))
+    doc = dict(
+        experiment=experiment_name,
+        budget=budget,
+        task=cfg.get("task"),
+        horizon=cfg.get("horizon"),
+        best_params=best.params,
+        best_value=best.value,
+        n_trials_completed=len(done),
+        n_trials_pruned=len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))),
+        n_trials_failed=len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))),
+        best_trial=best.number,
+        **{
+            k: best.user_attrs.get(k)
+            for k in ("best_epoch", "converged", "batch_size_effective", "warmup_steps_effective", "worker", "sampler_seed")
+        },
+        total_time_seconds=round(sum(times), 1),
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        study_name=study.study_name,
+        optuna_version=optuna.__version__,
+        **{
+            k: attrs[k]
+            for k in ("architecture", "seed", "split", "hpo_train_fraction", "config", "search_space", "fixed", "data_md5", "data_verified")
+            if k in attrs
+        },
+        package_versions=package_versions(),
+        git_commit=git_commit(root),
+        **(extra or {}),
+    )
     return write_json_atomic(doc, hpo_best_path(experiment_name, budget, root))
 
 # %% ../nbs/03_hpo.ipynb #59be8a2e
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
+
 def _study_attrs(objective, budget, space, fixed, n_trials, pruning) -> dict:
     "What a worker on another machine needs to join the study, and what the best JSON records."
     cfg, data = objective.config, objective.data
     arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode)
-    return dict(config=asdict(cfg), budget=budget, search_space=space, fixed=fixed or {}, n_trials=n_trials, pruning=pruning or {"enabled": False},
-                seed=cfg.seed, split=data.splits.settings,
-                hpo_train_fraction=cfg.hpo_train_fraction, data_md5=data.data_md5, architecture={k: v for k, v in asdict(arch).items() if k != "dropout"})
+    return dict(
+        config=asdict(cfg),
+        budget=budget,
+        search_space=space,
+        fixed=fixed or {},
+        n_trials=n_trials,
+        pruning=pruning or {"enabled": False},
+        seed=cfg.seed,
+        split=data.splits.settings,
+        hpo_train_fraction=cfg.hpo_train_fraction,
+        data_md5=data.data_md5,
+        architecture={k: v for k, v in asdict(arch).items() if k != "dropout"},
+    )
+
 
 @contextmanager
 def claim_lock(storage: RDBStorage | None, study_name: str):
-    "Serialise 'count the study's trials, then start one' across processes: a file lock beside a SQLite file, an advisory lock on PostgreSQL."
+    "Serialise 'count the trials, then start one' across processes: a file lock beside a SQLite file, an advisory lock on PostgreSQL."
     url = storage.engine.url if isinstance(storage, RDBStorage) else None
     if url is not None and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        with file_lock(Path(url.database).with_name(Path(url.database).name + f".{study_name}.claim")): yield
+        with file_lock(Path(url.database).with_name(Path(url.database).name + f".{study_name}.claim")):
+            yield
     elif url is not None and url.get_backend_name() == "postgresql":
         from sqlalchemy import text
+
         key = int(hashlib.sha256(study_name.encode()).hexdigest()[:15], 16)
         with storage.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            try: yield
-            finally: conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-    else: yield
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    else:
+        yield
 
-def optimize(study: optuna.Study, objective, n_trials: int, timeout_hours: float | None, guard: ThermalGuard | None = None,
-             on_stop=None, progress: bool = True, poll_seconds: float = 2.0, tags: dict | None = None, storage: RDBStorage | None = None):
-    "Run trials one at a time until `study` holds `n_trials` finished ones (across all workers) or the timeout passes; `tags` go on each trial."
+
+def optimize(
+    study: optuna.Study,
+    objective,
+    n_trials: int,
+    timeout_hours: float | None,
+    guard: ThermalGuard | None = None,
+    on_stop=None,
+    progress: bool = True,
+    poll_seconds: float = 2.0,
+    tags: dict | None = None,
+    storage: RDBStorage | None = None,
+):
+    "Run trials one at a time until `study` holds `n_trials` finished ones (all workers) or the timeout passes; `tags` go on each trial."
     deadline = time.monotonic() + timeout_hours * 3600 if timeout_hours else float("inf")
     bar = None
     while time.monotonic() < deadline:
         with ExitStack() as claim:
-            claim.enter_context(claim_lock(storage, study.study_name))       # held from the count until this trial exists
-            with warnings.catch_warnings():                                   # dead workers' trials: failed, then retried (experimental, see above)
+            claim.enter_context(claim_lock(storage, study.study_name))  # held from the count until this trial exists
+            with warnings.catch_warnings():  # dead workers' trials: failed, then retried (experimental, see above)
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)
-            states = [t.state for t in study.get_trials(deepcopy=False)]      # one snapshot: a trial finishing between two queries
-            done, running = sum(s in FINISHED for s in states), states.count(TrialState.RUNNING)   # would be counted by neither
-            if done >= n_trials: break
-            if done + running >= n_trials:                                    # the last trials are running elsewhere
-                claim.close(); time.sleep(poll_seconds); continue
-            if bar is None and progress: bar = tqdm(total=n_trials, initial=done, desc=study.study_name)
+            states = [t.state for t in study.get_trials(deepcopy=False)]  # one snapshot: a trial finishing between two queries
+            done, running = sum(s in FINISHED for s in states), states.count(TrialState.RUNNING)  # would be counted by neither
+            if done >= n_trials:
+                break
+            if done + running >= n_trials:  # the last trials are running elsewhere
+                claim.close()
+                time.sleep(poll_seconds)
+                continue
+            if bar is None and progress:
+                bar = tqdm(total=n_trials, initial=done, desc=study.study_name)
+
             def tagged(trial):
-                claim.close()                                                 # the trial is in storage, RUNNING: others count it now
-                for k, v in (tags or {}).items(): trial.set_user_attr(k, v)
+                claim.close()  # the trial is in storage, RUNNING: others count it now
+                for k, v in (tags or {}).items():
+                    trial.set_user_attr(k, v)
                 return objective(trial)
+
             study.optimize(tagged, n_trials=1, catch=())
-        if bar is not None: bar.n = len(study.get_trials(deepcopy=False, states=FINISHED)); bar.refresh()
-        if guard: guard.check(on_stop=on_stop)
-    if bar is not None: bar.close()
+        if bar is not None:
+            bar.n = len(study.get_trials(deepcopy=False, states=FINISHED))
+            bar.refresh()
+        if guard:
+            guard.check(on_stop=on_stop)
+    if bar is not None:
+        bar.close()
+
 
 def _check_study(study: optuna.Study, attrs: dict, storage: str):
     "Refuse to add trials to a study that was started with other settings (search space, trial target, config, data)."
     old = study.user_attrs
-    if "config" not in old: return
+    if "config" not in old:
+        return
     new = json.loads(json.dumps(attrs, default=str))
     if diff := [k for k in new if k in old and old[k] != new[k]]:
         shown = "; ".join(f"{k}: {json.dumps(old[k], default=str)[:120]} then, {json.dumps(new[k], default=str)[:120]} now" for k in diff)
-        raise ValueError(f"study {study.study_name!r} in {storage} was started with other settings ({shown}); "
-                         f"rerun with --fresh (fresh=True) to delete it and start over, or give --experiment a new name")
+        raise ValueError(
+            f"study {study.study_name!r} in {storage} was started with other settings ({shown}); "
+            f"rerun with --fresh (fresh=True) to delete it and start over, or give --experiment a new name"
+        )
 
-def run_hpo(config_path, budget: str, n_trials: int = 50, timeout_hours: float = 4.0, search_space_path="configs/hpo/default_search.yaml",
-            storage: str | None = None, task: str | None = None, horizon: int | None = None, timescale: str | None = None,
-            max_epochs: int | None = None, fixed: dict | None = None, device: str = "auto", wandb_mode: str | None = None,
-            mlflow: bool = True, mlflow_uri: str | None = None, guard: ThermalGuard | None = None, fresh: bool = False,
-            heartbeat_interval: int = 30, grace_period: int = 120, progress: bool = True, experiment: str | None = None,
-            verify: bool = True, root: Path | None = None) -> dict:
+
+def run_hpo(
+    config_path,
+    budget: str,
+    n_trials: int = 50,
+    timeout_hours: float = 4.0,
+    search_space_path="configs/hpo/default_search.yaml",
+    storage: str | None = None,
+    task: str | None = None,
+    horizon: int | None = None,
+    timescale: str | None = None,
+    max_epochs: int | None = None,
+    fixed: dict | None = None,
+    device: str = "auto",
+    wandb_mode: str | None = None,
+    mlflow: bool = True,
+    mlflow_uri: str | None = None,
+    guard: ThermalGuard | None = None,
+    fresh: bool = False,
+    heartbeat_interval: int = 30,
+    grace_period: int = 120,
+    progress: bool = True,
+    experiment: str | None = None,
+    verify: bool = True,
+    root: Path | None = None,
+) -> dict:
     "Tune `budget` on an experiment; returns the best-params record (also written to outputs/hpo/{experiment}/{budget}_best.json)."
     root, budget = Path(root or project_root()), canonical_budget(budget)
-    check_count(n_trials, "n_trials"); check_positive(timeout_hours, "timeout_hours")
+    check_count(n_trials, "n_trials")
+    check_positive(timeout_hours, "timeout_hours")
     sp_path = Path(search_space_path)
-    sp = load_search_space(sp_path if sp_path.is_absolute() or sp_path.exists() else root/sp_path)
+    sp = load_search_space(sp_path if sp_path.is_absolute() or sp_path.exists() else root / sp_path)
     space = cap_epochs(sp["search_space"], max_epochs)
     Hyperparameters.from_dict(fixed, "fixed hyperparameters")
-    objective = create_objective(config_path, budget, space, task, horizon, timescale, device, fixed, wandb_mode, mlflow, mlflow_uri,
-                                 experiment=experiment, verify=verify, root=root)
+    objective = create_objective(
+        config_path,
+        budget,
+        space,
+        task,
+        horizon,
+        timescale,
+        device,
+        fixed,
+        wandb_mode,
+        mlflow,
+        mlflow_uri,
+        experiment=experiment,
+        verify=verify,
+        root=root,
+    )
     cfg = objective.config
     attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning")) | {"data_verified": verify}
     url = storage or default_storage(root)
     rdb = make_storage(url, heartbeat_interval, grace_period, root)
-    try: existing = optuna.load_study(study_name=f"{cfg.name}_{budget}", storage=rdb)
-    except KeyError: existing = None
-    if existing and fresh: optuna.delete_study(study_name=existing.study_name, storage=rdb)
-    elif existing: _check_study(existing, attrs, url)              # before anything is written to it
-    study = create_study(cfg.name, budget, rdb, sp["direction"], TrialSeededSampler(cfg.seed, budget, n_trials),
-                         make_pruner(sp.get("pruning"), n_trials))
-    for k in sorted(attrs, key=lambda k: k == "config"): study.set_user_attr(k, attrs[k])      # config last: workers wait for it
+    try:
+        existing = optuna.load_study(study_name=f"{cfg.name}_{budget}", storage=rdb)
+    except KeyError:
+        existing = None
+    if existing and fresh:
+        optuna.delete_study(study_name=existing.study_name, storage=rdb)
+    elif existing:
+        _check_study(existing, attrs, url)  # before anything is written to it
+    study = create_study(
+        cfg.name, budget, rdb, sp["direction"], TrialSeededSampler(cfg.seed, budget, n_trials), make_pruner(sp.get("pruning"), n_trials)
+    )
+    for k in sorted(attrs, key=lambda k: k == "config"):
+        study.set_user_attr(k, attrs[k])  # config last: workers wait for it
     stop = lambda: study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(study, cfg.name, budget, root=root)
-    optimize(study, objective, n_trials, timeout_hours, guard, stop, progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"}, storage=rdb)
+    optimize(
+        study,
+        objective,
+        n_trials,
+        timeout_hours,
+        guard,
+        stop,
+        progress,
+        tags={"worker": f"{socket.gethostname()}:{os.getpid()}"},
+        storage=rdb,
+    )
     return json.loads(save_best_params(study, cfg.name, budget, root=root).read_text())
 
-def run_worker(study_name: str, storage: str, n_trials: int | None = None, timeout_hours: float | None = None, device: str = "auto",
-               wandb_mode: str | None = None, mlflow: bool = True, mlflow_uri: str | None = None,
-               guard: ThermalGuard | None = None, heartbeat_interval: int = 30, grace_period: int = 120, progress: bool = False,
-               wait_seconds: float = 0, root: Path | None = None) -> int:
+
+def run_worker(
+    study_name: str,
+    storage: str,
+    n_trials: int | None = None,
+    timeout_hours: float | None = None,
+    device: str = "auto",
+    wandb_mode: str | None = None,
+    mlflow: bool = True,
+    mlflow_uri: str | None = None,
+    guard: ThermalGuard | None = None,
+    heartbeat_interval: int = 30,
+    grace_period: int = 120,
+    progress: bool = False,
+    wait_seconds: float = 0,
+    root: Path | None = None,
+) -> int:
     "Join an existing study (waiting up to `wait_seconds` for it to appear) and run trials until it holds its target. Returns trials run."
-    if n_trials is not None: check_count(n_trials, "n_trials")
-    if timeout_hours is not None: check_positive(timeout_hours, "timeout_hours")
+    if n_trials is not None:
+        check_count(n_trials, "n_trials")
+    if timeout_hours is not None:
+        check_positive(timeout_hours, "timeout_hours")
     rdb, deadline = make_storage(storage, heartbeat_interval, grace_period, root), time.monotonic() + wait_seconds
     while True:
-        try: attrs = optuna.load_study(study_name=study_name, storage=rdb).user_attrs
-        except KeyError: attrs = None
-        if (attrs and "config" in attrs) or time.monotonic() >= deadline: break
+        try:
+            attrs = optuna.load_study(study_name=study_name, storage=rdb).user_attrs
+        except KeyError:
+            attrs = None
+        if (attrs and "config" in attrs) or time.monotonic() >= deadline:
+            break
         time.sleep(1)
-    if attrs is None: raise ValueError(f"no study {study_name!r} in {storage}")
-    if "config" not in attrs: raise ValueError(f"study {study_name!r} was not created by fints-hpo (no config attribute)")
+    if attrs is None:
+        raise ValueError(f"no study {study_name!r} in {storage}")
+    if "config" not in attrs:
+        raise ValueError(f"study {study_name!r} was not created by fints-hpo (no config attribute)")
     cfg, budget, space = ExperimentConfig(**attrs["config"]), attrs["budget"], attrs["search_space"]
     target = attrs.get("n_trials", 50) if n_trials is None else n_trials
-    study = optuna.load_study(study_name=study_name, storage=rdb, sampler=TrialSeededSampler(cfg.seed, budget, attrs.get("n_trials", target)),
-                              pruner=make_pruner(attrs.get("pruning"), attrs.get("n_trials", target)))
-    objective = create_objective(cfg, budget, space, device=device, fixed=attrs.get("fixed"), wandb_mode=wandb_mode, mlflow=mlflow,
-                                 mlflow_uri=mlflow_uri, verify=attrs.get("data_verified", True), root=root)
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=rdb,
+        sampler=TrialSeededSampler(cfg.seed, budget, attrs.get("n_trials", target)),
+        pruner=make_pruner(attrs.get("pruning"), attrs.get("n_trials", target)),
+    )
+    objective = create_objective(
+        cfg,
+        budget,
+        space,
+        device=device,
+        fixed=attrs.get("fixed"),
+        wandb_mode=wandb_mode,
+        mlflow=mlflow,
+        mlflow_uri=mlflow_uri,
+        verify=attrs.get("data_verified", True),
+        root=root,
+    )
     before = len(study.trials)
-    optimize(study, objective, target, timeout_hours, guard, progress=progress, tags={"worker": f"{socket.gethostname()}:{os.getpid()}"},
-             storage=rdb)
+    optimize(
+        study,
+        objective,
+        target,
+        timeout_hours,
+        guard,
+        progress=progress,
+        tags={"worker": f"{socket.gethostname()}:{os.getpid()}"},
+        storage=rdb,
+    )
     return len(study.trials) - before
 
 # %% ../nbs/03_hpo.ipynb #2eff4633
@@ -362,25 +616,51 @@ def hpo_cli(argv=None) -> int:
     "Command line for `run_hpo` and `run_worker`."
     argv = list(sys.argv[1:] if argv is None else argv)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--device", default="auto"); common.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
-    common.add_argument("--no-mlflow", action="store_true"); common.add_argument("--mlflow-uri"); common.add_argument("--root")
-    common.add_argument("--timeout", type=positive, help="hours"); common.add_argument("--n-trials", type=count)
+    common.add_argument("--device", default="auto")
+    common.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
+    common.add_argument("--no-mlflow", action="store_true")
+    common.add_argument("--mlflow-uri")
+    common.add_argument("--root")
+    common.add_argument("--timeout", type=positive, help="hours")
+    common.add_argument("--n-trials", type=count)
     common.add_argument("--heartbeat", type=count, default=30, help="seconds between trial heartbeats")
-    common.add_argument("--grace", type=count, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried")
+    common.add_argument(
+        "--grace", type=count, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried"
+    )
     if argv[:1] == ["worker"]:
         ap = argparse.ArgumentParser(prog="fints-hpo worker", parents=[common], description="Add a worker to an existing study.")
-        ap.add_argument("--study", required=True); ap.add_argument("--storage", required=True)
+        ap.add_argument("--study", required=True)
+        ap.add_argument("--storage", required=True)
         ap.add_argument("--wait", type=float, default=0, help="seconds to wait for the study to be created")
         a = ap.parse_args(argv[1:])
+
         def work():
-            n = run_worker(a.study, a.storage, a.n_trials, a.timeout, a.device, a.wandb_mode, not a.no_mlflow, a.mlflow_uri,
-                           ThermalGuard(), a.heartbeat, a.grace, wait_seconds=a.wait, root=a.root and Path(a.root))
+            n = run_worker(
+                a.study,
+                a.storage,
+                a.n_trials,
+                a.timeout,
+                a.device,
+                a.wandb_mode,
+                not a.no_mlflow,
+                a.mlflow_uri,
+                ThermalGuard(),
+                a.heartbeat,
+                a.grace,
+                wait_seconds=a.wait,
+                root=a.root and Path(a.root),
+            )
             print(f"{a.study}: this worker ran {n} trial(s)")
+
         return run_command("fints-hpo worker", work, (ThermalStop,))
     ap = argparse.ArgumentParser(prog="fints-hpo", parents=[common], description="Tune one budget on one experiment with Optuna.")
-    ap.add_argument("--config", required=True); ap.add_argument("--budget", required=True)
-    ap.add_argument("--search-space", default="configs/hpo/default_search.yaml"); ap.add_argument("--storage")
-    ap.add_argument("--task"); ap.add_argument("--horizon", type=int); ap.add_argument("--timescale")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--budget", required=True)
+    ap.add_argument("--search-space", default="configs/hpo/default_search.yaml")
+    ap.add_argument("--storage")
+    ap.add_argument("--task")
+    ap.add_argument("--horizon", type=int)
+    ap.add_argument("--timescale")
     ap.add_argument("--max-epochs", type=count, help="cap the epochs range of the search space (smoke runs)")
     ap.add_argument("--fresh", action="store_true", help="delete the study first")
     ap.add_argument("--no-verify", action="store_true", help="tune on data no manifest vouches for (recorded in the study)")
@@ -389,12 +669,35 @@ def hpo_cli(argv=None) -> int:
     root = a.root and Path(a.root)
 
     def tune():
-        sp = load_search_space(Path(a.search_space) if Path(a.search_space).exists() else Path(root or project_root())/a.search_space)
-        best = run_hpo(a.config, a.budget, sp.get("n_trials", 50) if a.n_trials is None else a.n_trials,
-                       sp.get("timeout_hours", 4.0) if a.timeout is None else a.timeout, a.search_space, a.storage, a.task, a.horizon,
-                       a.timescale, a.max_epochs, None, a.device, a.wandb_mode, not a.no_mlflow, a.mlflow_uri, ThermalGuard(), a.fresh,
-                       a.heartbeat, a.grace, experiment=a.experiment, verify=not a.no_verify, root=root)
-        print(f"{best['study_name']}: best val loss {best['best_value']:.4f} after {best['n_trials_completed']} completed, "
-              f"{best['n_trials_pruned']} pruned; {best['best_params']}")
+        sp = load_search_space(Path(a.search_space) if Path(a.search_space).exists() else Path(root or project_root()) / a.search_space)
+        best = run_hpo(
+            a.config,
+            a.budget,
+            sp.get("n_trials", 50) if a.n_trials is None else a.n_trials,
+            sp.get("timeout_hours", 4.0) if a.timeout is None else a.timeout,
+            a.search_space,
+            a.storage,
+            a.task,
+            a.horizon,
+            a.timescale,
+            a.max_epochs,
+            None,
+            a.device,
+            a.wandb_mode,
+            not a.no_mlflow,
+            a.mlflow_uri,
+            ThermalGuard(),
+            a.fresh,
+            a.heartbeat,
+            a.grace,
+            experiment=a.experiment,
+            verify=not a.no_verify,
+            root=root,
+        )
+        print(
+            f"{best['study_name']}: best val loss {best['best_value']:.4f} after {best['n_trials_completed']} completed, "
+            f"{best['n_trials_pruned']} pruned; {best['best_params']}"
+        )
         print(hpo_best_path(best["experiment"], best["budget"], root))
+
     return run_command("fints-hpo", tune, (ThermalStop,))

@@ -22,9 +22,11 @@ __all__ = ['CHANNEL_MODES', 'BUDGETS', 'TOLERANCE', 'MAX_LAYERS', 'PatchTSTConfi
 # %% ../nbs/foundations/06_model.ipynb #cfdf6a22
 CHANNEL_MODES = ("mixing", "independent")
 
+
 @dataclass(frozen=True)
 class PatchTSTConfig:
     "Everything that fixes a PatchTST classifier's shape."
+
     n_features: int
     context_length: int = 60
     d_model: int = 64
@@ -37,13 +39,17 @@ class PatchTSTConfig:
     dropout: float = 0.1
 
     def __post_init__(self):
-        if self.channel_mode not in CHANNEL_MODES: raise ValueError(f"unknown channel mode {self.channel_mode!r}; expected one of {list(CHANNEL_MODES)}")
+        if self.channel_mode not in CHANNEL_MODES:
+            raise ValueError(f"unknown channel mode {self.channel_mode!r}; expected one of {list(CHANNEL_MODES)}")
         for f in ("n_features", "context_length", "d_model", "n_layers", "n_heads", "d_ff", "patch_len", "stride"):
-            if getattr(self, f) < 1: raise ValueError(f"{f} must be >= 1, got {getattr(self, f)}")
+            if getattr(self, f) < 1:
+                raise ValueError(f"{f} must be >= 1, got {getattr(self, f)}")
         if self.context_length < self.patch_len:
             raise ValueError(f"context_length {self.context_length} is shorter than patch_len {self.patch_len}: no patch fits")
-        if self.d_model % self.n_heads: raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        if not 0 <= self.dropout < 1: raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 
     @property
     def n_patches(self) -> int:
@@ -54,12 +60,14 @@ class PatchTSTConfig:
     def from_dict(cls, d: dict) -> "PatchTSTConfig":
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
-        if unknown: raise ValueError(f"unknown model setting(s) {sorted(unknown)}; expected {sorted(names)}")
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {sorted(unknown)}; expected {sorted(names)}")
         return cls(**d)
 
 # %% ../nbs/foundations/06_model.ipynb #fb38acb9
 class EncoderLayer(nn.Module):
     "Pre-norm transformer layer: x + attn(norm(x)), then x + ffn(norm(x))."
+
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
         super().__init__()
         self.n_heads, self.dropout = n_heads, dropout
@@ -75,8 +83,10 @@ class EncoderLayer(nn.Module):
         x = x + self.drop(self.proj(a.transpose(1, 2).reshape(B, N, D)))
         return x + self.drop(self.ffn(self.norm2(x)))
 
+
 class PatchTST(nn.Module):
     "PatchTST binary classifier: `[batch, context, features]` to one logit per sample."
+
     def __init__(self, cfg: PatchTSTConfig):
         super().__init__()
         self.cfg, d, n = cfg, cfg.d_model, cfg.n_patches
@@ -93,15 +103,17 @@ class PatchTST(nn.Module):
         B, L, C = x.shape
         if (L, C) != (self.cfg.context_length, self.cfg.n_features):
             raise ValueError(f"expected windows of {self.cfg.context_length} days x {self.cfg.n_features} features, got {L} x {C}")
-        x = torch.cat([x, x[:, -1:].expand(B, self.cfg.stride, C)], 1)              # end padding
-        p = x.unfold(1, self.cfg.patch_len, self.cfg.stride)                          # [B, N, C, patch_len]
-        if self.cfg.channel_mode == "mixing": return p.reshape(B, p.shape[1], -1)
+        x = torch.cat([x, x[:, -1:].expand(B, self.cfg.stride, C)], 1)  # end padding
+        p = x.unfold(1, self.cfg.patch_len, self.cfg.stride)  # [B, N, C, patch_len]
+        if self.cfg.channel_mode == "mixing":
+            return p.reshape(B, p.shape[1], -1)
         return p.permute(0, 2, 1, 3).reshape(B * C, p.shape[1], self.cfg.patch_len)
 
     def forward(self, x):
         B = x.shape[0]
         h = self.drop(self.embed(self.patches(x)) + self.pos)
-        for layer in self.layers: h = layer(h)
+        for layer in self.layers:
+            h = layer(h)
         return self.head(self.drop(self.norm(h).reshape(B, -1))).squeeze(-1)
 
 # %% ../nbs/foundations/06_model.ipynb #84bd9423
@@ -109,9 +121,12 @@ def count_parameters(model: nn.Module) -> int:
     "Number of parameters of `model` (works on the meta device)."
     return sum(p.numel() for p in model.parameters())
 
+
 def build_model(cfg: PatchTSTConfig, device="cpu") -> PatchTST:
     "A PatchTST for `cfg` on `device` ('meta' builds shapes only)."
-    with torch.device(device): return PatchTST(cfg)
+    with torch.device(device):
+        return PatchTST(cfg)
+
 
 def n_parameters(cfg: PatchTSTConfig) -> int:
     "Closed-form parameter count of `PatchTST(cfg)`."
@@ -121,6 +136,7 @@ def n_parameters(cfg: PatchTSTConfig) -> int:
     layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * cfg.d_ff + cfg.d_ff) + (cfg.d_ff * d + d)
     head = n * d * (1 if mixing else c) + 1
     return embed + n * d + cfg.n_layers * layer + 2 * d + head
+
 
 def n_embedding_parameters(cfg: PatchTSTConfig) -> int:
     "Parameters of the patch embedding and the positional table: what `n_parameters` counts beyond the transformer and its head."
@@ -133,11 +149,14 @@ BUDGETS = ("2M", "20M", "200M", "2B")
 TOLERANCE = 0.05
 MAX_LAYERS = 256
 
+
 def parse_budget(budget: str) -> int:
     "Number of parameters in a budget string such as '50K', '2M', '1.5B'."
     m = _BUDGET.match(str(budget).strip())
-    if not m: raise ValueError(f"unknown budget {budget!r}; expected a number with K, M or B, such as '50K', '2M' or '2B'")
+    if not m:
+        raise ValueError(f"unknown budget {budget!r}; expected a number with K, M or B, such as '50K', '2M' or '2B'")
     return round(float(m.group(1)) * _SCALE[m.group(2).upper()])
+
 
 def canonical_budget(budget: str) -> str:
     "The one spelling of a budget: the largest unit that keeps the number >= 1, upper case ('10k' and '0.01M' are '10K', '1000K' is '1M')."
@@ -145,54 +164,77 @@ def canonical_budget(budget: str) -> str:
     unit = next((u for u in "BMK" if n >= _SCALE[u]), "K")
     return f"{n / _SCALE[unit]:g}{unit}"
 
+
 def _widths():
-    "Candidate d_model values (multiples of 8 below 128, of 16 below 512, of 32 above) with heads of 8 to 64 dimensions: 2 heads at least, 4 from 32."
+    "Candidate d_model values (multiples of 8 below 128, 16 below 512, 32 above), heads of 8 to 64 dimensions: 2 heads at least, 4 from 32."
     for d in range(16, 16385, 8):
-        if d % (8 if d < 128 else 16 if d < 512 else 32): continue
+        if d % (8 if d < 128 else 16 if d < 512 else 32):
+            continue
         hd = next(h for h in (64, 32, 16, 8) if d % h == 0 and h <= max(8, d // 4))
         yield d, d // hd
 
-def resolve_budget(budget: str, n_features: int, context_length: int = 60, channel_mode: str = "mixing",
-                   patch_len: int = 16, stride: int = 8, dropout: float = 0.1) -> PatchTSTConfig:
+
+def resolve_budget(
+    budget: str,
+    n_features: int,
+    context_length: int = 60,
+    channel_mode: str = "mixing",
+    patch_len: int = 16,
+    stride: int = 8,
+    dropout: float = 0.1,
+) -> PatchTSTConfig:
     "The architecture within 5% of `budget` parameters with d_model/n_layers nearest the 50-100 band."
     target = parse_budget(budget)
-    base = PatchTSTConfig(n_features=n_features, context_length=context_length, patch_len=patch_len, stride=stride,
-                          channel_mode=channel_mode, dropout=dropout)
+    base = PatchTSTConfig(
+        n_features=n_features, context_length=context_length, patch_len=patch_len, stride=stride, channel_mode=channel_mode, dropout=dropout
+    )
     lo, hi, best, best_key = target * (1 - TOLERANCE), target * (1 + TOLERANCE), None, None
     for d, h in _widths():
         one = replace(base, d_model=d, n_heads=h, d_ff=4 * d, n_layers=1)
-        n1 = n_parameters(one); per_layer = n_parameters(replace(one, n_layers=2)) - n1
-        if n1 > hi: break
+        n1 = n_parameters(one)
+        per_layer = n_parameters(replace(one, n_layers=2)) - n1
+        if n1 > hi:
+            break
         for L in range(max(1, math.ceil((lo - n1) / per_layer) + 1), min(MAX_LAYERS, math.floor((hi - n1) / per_layer) + 1) + 1):
             n, ratio = n1 + (L - 1) * per_layer, d / L
             key = (max(0.0, math.log(50 / ratio), math.log(ratio / 100)), abs(n - target))
-            if best_key is None or key < best_key: best, best_key = replace(one, n_layers=L), key
+            if best_key is None or key < best_key:
+                best, best_key = replace(one, n_layers=L), key
     if best is None:
         smallest = n_parameters(replace(base, d_model=16, n_layers=1, n_heads=2, d_ff=64))
-        raise ValueError(f"no architecture lies within {TOLERANCE:.0%} of budget {budget!r} ({target:,} parameters) for {n_features} features, "
-                         f"context {context_length}, {channel_mode}; the smallest has {smallest:,}")
+        raise ValueError(
+            f"no architecture lies within {TOLERANCE:.0%} of budget {budget!r} ({target:,} parameters) for {n_features} features, "
+            f"context {context_length}, {channel_mode}; the smallest has {smallest:,}"
+        )
     return best
 
 # %% ../nbs/foundations/06_model.ipynb #0a79cf8f
 def model_config_path(budget: str, root: Path | None = None) -> Path:
     "configs/model/patchtst_{budget}.yaml of the project."
     from fints_scaling.storage import project_root
-    return (root or project_root())/"configs"/"model"/f"patchtst_{budget}.yaml"
+
+    return (root or project_root()) / "configs" / "model" / f"patchtst_{budget}.yaml"
+
 
 def write_model_config(cfg: PatchTSTConfig, budget: str, path: Path) -> Path:
     "Write `cfg` with its budget and exact parameter count as YAML."
     from fints_scaling.storage import atomic_path
+
     doc = {"budget": budget, "n_params": count_parameters(build_model(cfg, "meta")), **asdict(cfg)}
-    with atomic_path(path) as tmp: tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with atomic_path(path) as tmp:
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
-def model_config(budget: str, n_features: int, context_length: int = 60, channel_mode: str = "mixing",
-                 dropout: float = 0.1, root: Path | None = None) -> PatchTSTConfig:
+
+def model_config(
+    budget: str, n_features: int, context_length: int = 60, channel_mode: str = "mixing", dropout: float = 0.1, root: Path | None = None
+) -> PatchTSTConfig:
     "The architecture for `budget`: from configs/model when it was made for this data shape (and verified), else resolved."
     path = model_config_path(budget, root)
     if path.exists():
         doc = yaml.safe_load(path.read_text())
-        if not isinstance(doc, dict): raise ValueError(f"{path}: expected a mapping, got {type(doc).__name__}")
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path}: expected a mapping, got {type(doc).__name__}")
         file_budget, n_params = doc.pop("budget", None), doc.pop("n_params", None)
         cfg = PatchTSTConfig.from_dict(doc)
         if (cfg.n_features, cfg.context_length, cfg.channel_mode) == (n_features, context_length, channel_mode):

@@ -29,58 +29,76 @@ def fit_power_law(params, errors) -> tuple[float, float, float]:
     x, y = np.log(np.asarray(params, float)), np.log(np.asarray(errors, float))
     if len(x) < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError(f"fit_power_law needs at least 2 positive, finite points; got params={list(params)}, errors={list(errors)}")
-    if np.ptp(x) == 0: raise ValueError("fit_power_law needs at least two different parameter counts")
+    if np.ptp(x) == 0:
+        raise ValueError("fit_power_law needs at least two different parameter counts")
     fit = stats.linregress(x, y)
-    return float(-fit.slope), float(np.exp(fit.intercept)), float(fit.rvalue ** 2)
+    return float(-fit.slope), float(np.exp(fit.intercept)), float(fit.rvalue**2)
+
 
 def interpret_alpha(alpha: float) -> str:
     "What alpha means, computed: the factor on the error per 10x parameters."
-    f = 10 ** -alpha
+    f = 10**-alpha
     change = f"falls by {1 - f:.1%}" if f < 1 else f"rises by {f - 1:.1%}"
     return f"10x parameters multiplies the error by 10^-alpha = {f:.3f}: the error {change} per decade of parameters"
 
 # %% ../nbs/05_scaling.ipynb #bd98a2ca
 HUBER_DELTA = 1e-3
-FIT_OPTIONS = dict(ftol=1e-15, gtol=1e-12, maxiter=5000)   # L-BFGS-B stops on the fit, not on SciPy's loose defaults
+FIT_OPTIONS = dict(ftol=1e-15, gtol=1e-12, maxiter=5000)  # L-BFGS-B stops on the fit, not on SciPy's loose defaults
+
 
 def _lse_objective(theta, logx, logL, delta=HUBER_DELTA):
     "Huber loss of LSE(e, a_k - alpha_k log x_k) - log L and its gradient; theta = [e, a_1, alpha_1, a_2, alpha_2, ...]."
     k = logx.shape[0]
     terms = np.vstack([np.full(logL.shape, theta[0])] + [theta[1 + 2 * i] - theta[2 + 2 * i] * logx[i] for i in range(k)])
-    m = terms.max(0); w = np.exp(terms - m); s = w.sum(0)
+    m = terms.max(0)
+    w = np.exp(terms - m)
+    s = w.sum(0)
     pred, w = m + np.log(s), w / s
-    r = pred - logL; ar = np.abs(r)
-    loss = np.where(ar <= delta, 0.5 * r ** 2, delta * (ar - 0.5 * delta)).sum()
+    r = pred - logL
+    ar = np.abs(r)
+    loss = np.where(ar <= delta, 0.5 * r**2, delta * (ar - 0.5 * delta)).sum()
     psi = np.clip(r, -delta, delta)
     grad = [np.dot(psi, w[0])]
-    for i in range(k): grad += [np.dot(psi, w[1 + i]), -np.dot(psi, w[1 + i] * logx[i])]
+    for i in range(k):
+        grad += [np.dot(psi, w[1 + i]), -np.dot(psi, w[1 + i] * logx[i])]
     return loss, np.array(grad)
+
 
 def _grid_losses(starts, logx, logL, delta=HUBER_DELTA):
     "Objective at many starts at once: starts [S, P] -> [S]."
     k = logx.shape[0]
-    terms = np.stack([np.repeat(starts[:, :1], len(logL), 1)] +
-                     [starts[:, 1 + 2 * i, None] - starts[:, 2 + 2 * i, None] * logx[i][None] for i in range(k)], 1)   # [S, T, n]
+    terms = np.stack(
+        [np.repeat(starts[:, :1], len(logL), 1)]
+        + [starts[:, 1 + 2 * i, None] - starts[:, 2 + 2 * i, None] * logx[i][None] for i in range(k)],
+        1,
+    )  # [S, T, n]
     pred = np.logaddexp.reduce(terms, axis=1)
     ar = np.abs(pred - logL[None])
-    return np.where(ar <= delta, 0.5 * ar ** 2, delta * (ar - 0.5 * delta)).sum(1)
+    return np.where(ar <= delta, 0.5 * ar**2, delta * (ar - 0.5 * delta)).sum(1)
+
 
 def _fit_lse(logx, logL, starts, bounds, n_best=8, extra=None, delta=HUBER_DELTA):
     "Best L-BFGS-B fit from the `n_best` grid starts with the lowest objective (and any `extra` starts): (theta, loss)."
     s = starts[np.argsort(_grid_losses(starts, logx, logL, delta))[:n_best]]
-    if extra is not None: s = np.vstack([extra, s])
-    fits = [optimize.minimize(_lse_objective, x0, args=(logx, logL, delta), jac=True, method="L-BFGS-B", bounds=bounds, options=FIT_OPTIONS)
-            for x0 in s]
+    if extra is not None:
+        s = np.vstack([extra, s])
+    fits = [
+        optimize.minimize(_lse_objective, x0, args=(logx, logL, delta), jac=True, method="L-BFGS-B", bounds=bounds, options=FIT_OPTIONS)
+        for x0 in s
+    ]
     best = min(fits, key=lambda r: r.fun)
     return best.x, best.fun
+
 
 def _interval(samples, level: float) -> list[float] | None:
     "Percentile interval of `samples`; None when it has no width (then there is no interval to print)."
     lo, hi = (float(v) for v in np.percentile(samples, [50 * (1 - level), 50 * (1 + level)]))
     return None if not hi - lo > 1e-12 * max(1.0, abs(lo)) else [lo, hi]
 
+
 def _natural(names, theta) -> dict:
     return {n: float(np.exp(v)) if n in ("E", "A", "B") else float(v) for n, v in zip(names, theta)}
+
 
 def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, level=0.95) -> dict:
     "Fit one law; intervals from refits to `replicates` [B, n] (resampled losses of the same points), else to resampled points."
@@ -88,8 +106,11 @@ def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, leve
     n_distinct = len({tuple(np.round(c, 9)) for c in logx.T})
     out = {"n_points": int(len(L)), "n_distinct": n_distinct, "n_parameters": len(names)}
     if n_distinct < len(names) + 2:
-        return {**out, "identifiable": False,
-                "reason": f"{n_distinct} distinct points for {len(names)} parameters: not identifiable (a law with k parameters needs k + 2)"}
+        return {
+            **out,
+            "identifiable": False,
+            "reason": f"{n_distinct} distinct points for {len(names)} parameters: not identifiable (a law with k parameters needs k + 2)",
+        }
     starts = np.array(list(itertools.product(*grid)), float)
     theta, loss = _fit_lse(logx, np.log(L), starts, bounds)
     if np.isclose(starts, theta, rtol=0, atol=1e-6).all(1).any():
@@ -98,24 +119,35 @@ def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, leve
         return {**out, "identifiable": False, "reason": f"{', '.join(on_bound)} sits on its bound: not identifiable from these points"}
     out.update(_natural(names, theta), huber_loss=float(loss), identifiable=True)
     rng = np.random.default_rng(seed)
-    if replicates is not None: samples = [(logx, np.log(r)) for r in np.asarray(replicates, float)]
-    else: samples = [(logx[:, i], np.log(L[i])) for i in rng.integers(0, len(L), (n_boot, len(L)))]
+    if replicates is not None:
+        samples = [(logx, np.log(r)) for r in np.asarray(replicates, float)]
+    else:
+        samples = [(logx[:, i], np.log(L[i])) for i in rng.integers(0, len(L), (n_boot, len(L)))]
     if samples:
-        boot = np.array([list(_natural(names, _fit_lse(x, y, starts, bounds, n_best=2, extra=theta[None])[0]).values()) for x, y in samples])
+        boot = np.array(
+            [list(_natural(names, _fit_lse(x, y, starts, bounds, n_best=2, extra=theta[None])[0]).values()) for x, y in samples]
+        )
         out["ci"] = {n: _interval(boot[:, j], level) for j, n in enumerate(names)}
         out["ci_level"], out["n_boot"] = level, len(samples)
     return out
 
+
 def fit_saturating_law(N, L, n_boot: int = 200, seed: int = 0, level: float = 0.95, replicates=None) -> dict:
     "E, A, alpha of L = E + A / N^alpha (Huber on log residuals, L-BFGS from a grid), with bootstrap intervals."
     grid = (np.linspace(-3, 1, 5), np.linspace(0, 25, 6), np.linspace(0, 2, 5))
-    return _law(np.log(np.asarray(N, float))[None], L, ("E", "A", "alpha"), grid, [(-20, 10), (-20, 60), (0, 5)], replicates, n_boot, seed, level)
+    return _law(
+        np.log(np.asarray(N, float))[None], L, ("E", "A", "alpha"), grid, [(-20, 10), (-20, 60), (0, 5)], replicates, n_boot, seed, level
+    )
+
 
 def fit_joint_law(N, D, L, n_boot: int = 200, seed: int = 0, level: float = 0.95, replicates=None) -> dict:
     "E, A, alpha, B, beta of L = E + A / N^alpha + B / D^beta, fitted as `fit_saturating_law`."
     logx = np.log(np.vstack([np.asarray(N, float), np.asarray(D, float)]))
     grid = (np.linspace(-2, 0, 3), [0, 5, 10, 20], [0.1, 0.5, 1.0], [0, 5, 10, 20], [0.1, 0.5, 1.0])
-    return _law(logx, L, ("E", "A", "alpha", "B", "beta"), grid, [(-20, 10), (-20, 60), (0, 5), (-20, 60), (0, 5)], replicates, n_boot, seed, level)
+    return _law(
+        logx, L, ("E", "A", "alpha", "B", "beta"), grid, [(-20, 10), (-20, 60), (0, 5), (-20, 60), (0, 5)], replicates, n_boot, seed, level
+    )
+
 
 def saturating_curve(fit: dict, N) -> np.ndarray:
     "L(N) of a saturating fit."
@@ -128,104 +160,181 @@ def moving_blocks(n: int, block: int, size: int, rng: np.random.Generator) -> np
     starts = rng.integers(0, n - block + 1, (size, -(-n // block)))
     return (starts[:, :, None] + np.arange(block)).reshape(size, -1)[:, :n]
 
+
 def block_length(n: int, horizon: int = 1) -> int:
     "Block length of the window bootstrap: n^(1/3) (the usual rate), and never shorter than twice the label horizon."
     return max(2 * horizon, math.ceil(n ** (1 / 3)))
+
 
 def bootstrap_curves(losses: list, n_boot: int = 1000, block: int = 1, seed: int = 0) -> np.ndarray:
     """Replicates [n_boot, K] of the mean loss of K models: test windows resampled in moving blocks (the same windows for every model,
     so comparisons stay paired) and, within each model, its seeds resampled, their spread inflated by sqrt(S/(S-1)) for the few seeds."""
     rng = np.random.default_rng(seed)
     n = {np.shape(l)[-1] for l in losses}
-    if len(n) != 1: raise ValueError(f"every model must be scored on the same windows; got window counts {sorted(n)}")
+    if len(n) != 1:
+        raise ValueError(f"every model must be scored on the same windows; got window counts {sorted(n)}")
     idx = moving_blocks(n.pop(), block, n_boot, rng)
     out = np.empty((n_boot, len(losses)))
     for k, l in enumerate(losses):
-        l = np.atleast_2d(np.asarray(l, float))                               # [seeds, windows]
-        per_seed = l[:, idx].mean(2).T                                         # [n_boot, seeds] on each replicate's windows
+        l = np.atleast_2d(np.asarray(l, float))  # [seeds, windows]
+        per_seed = l[:, idx].mean(2).T  # [n_boot, seeds] on each replicate's windows
         S, centre = l.shape[0], per_seed.mean(1, keepdims=True)
-        if S == 1: out[:, k] = centre[:, 0]; continue
+        if S == 1:
+            out[:, k] = centre[:, 0]
+            continue
         pick = rng.integers(0, S, (n_boot, S))
         out[:, k] = centre[:, 0] + math.sqrt(S / (S - 1)) * (np.take_along_axis(per_seed, pick, 1) - centre).mean(1)
     return out
 
 # %% ../nbs/05_scaling.ipynb #260923a5
-def saturating_coverage(n_reps: int = 30, n_boot: int = 100, n_seeds: int = 3, noise: float = 0.01, truth=(0.30, 2.0, 0.35),
-                        N=(1e4, 3e4, 1e5, 3e5, 1e6), seed: int = 0) -> dict:
+def saturating_coverage(
+    n_reps: int = 30,
+    n_boot: int = 100,
+    n_seeds: int = 3,
+    noise: float = 0.01,
+    truth=(0.30, 2.0, 0.35),
+    N=(1e4, 3e4, 1e5, 3e5, 1e6),
+    seed: int = 0,
+) -> dict:
     "Share of `n_reps` simulated studies whose 95% interval for alpha holds the true alpha of L = E + A/N^alpha."
     E, A, alpha = truth
     N, rng = np.asarray(N, float), np.random.default_rng(seed)
     hits, widths = [], []
     for r in range(n_reps):
-        runs = (E + A / N ** alpha)[:, None] * (1 + noise * rng.normal(size=(len(N), n_seeds)))     # [budget, seed]
+        runs = (E + A / N**alpha)[:, None] * (1 + noise * rng.normal(size=(len(N), n_seeds)))  # [budget, seed]
         reps = bootstrap_curves([row[:, None] for row in runs], n_boot=n_boot, seed=seed + r)
         ci = fit_saturating_law(N, runs.mean(1), replicates=reps)["ci"]["alpha"]
-        hits.append(ci is not None and ci[0] <= alpha <= ci[1]); widths.append(np.nan if ci is None else ci[1] - ci[0])
+        hits.append(ci is not None and ci[0] <= alpha <= ci[1])
+        widths.append(np.nan if ci is None else ci[1] - ci[0])
     return {"coverage": float(np.mean(hits)), "n_reps": n_reps, "median_width": float(np.nanmedian(widths))}
 
 # %% ../nbs/05_scaling.ipynb #aa26357b
-RESULT_COLUMNS = ["experiment", "budget", "params", "params_non_embedding", "model_seed", "train_fraction", "n_train", "train_days", "train_loss",
-                  "val_loss", "test_loss", "accuracy", "test_auc", "test_auc_lo", "test_auc_hi", "majority_val_loss", "majority_test_loss",
-                  "logistic_val_loss", "logistic_test_loss", "logistic_test_auc", "precision", "recall", "f1", "best_epoch", "epochs",
-                  "converged", "seconds", "timestamp", "file"]
+RESULT_COLUMNS = [
+    "experiment",
+    "budget",
+    "params",
+    "params_non_embedding",
+    "model_seed",
+    "train_fraction",
+    "n_train",
+    "train_days",
+    "train_loss",
+    "val_loss",
+    "test_loss",
+    "accuracy",
+    "test_auc",
+    "test_auc_lo",
+    "test_auc_hi",
+    "majority_val_loss",
+    "majority_test_loss",
+    "logistic_val_loss",
+    "logistic_test_loss",
+    "logistic_test_auc",
+    "precision",
+    "recall",
+    "f1",
+    "best_epoch",
+    "epochs",
+    "converged",
+    "seconds",
+    "timestamp",
+    "file",
+]
+
 
 def result_row(r: dict, file: str = "") -> dict:
     "One flat row of a results JSON."
     m, b = r["metrics"], r["baselines"]
     ci = m["test"].get("auc_ci95", [np.nan, np.nan])
-    return dict(experiment=r["experiment"], budget=r["budget"], params=r["params"], params_non_embedding=r.get("params_non_embedding", np.nan),
-                model_seed=r.get("model_seed", 0), train_fraction=r.get("train_fraction", 1.0), n_train=r["samples"]["train"],
-                train_days=r.get("train_days", np.nan), train_loss=m["train"]["loss"], val_loss=m["val"]["loss"], test_loss=m["test"]["loss"],
-                accuracy=m["test"]["accuracy"], test_auc=m["test"]["auc"], test_auc_lo=ci[0], test_auc_hi=ci[1],
-                majority_val_loss=b["majority"]["val"]["loss"], majority_test_loss=b["majority"]["test"]["loss"],
-                logistic_val_loss=b["logistic"]["val"]["loss"], logistic_test_loss=b["logistic"]["test"]["loss"],
-                logistic_test_auc=b["logistic"]["test"]["auc"], precision=m["test"].get("precision", np.nan), recall=m["test"].get("recall", np.nan),
-                f1=m["test"].get("f1", np.nan), best_epoch=r["best_epoch"], epochs=r["epochs"], converged=r.get("converged", r["best_epoch"] < r["epochs"]),
-                seconds=r["seconds"], timestamp=r.get("timestamp"), file=file)
+    return dict(
+        experiment=r["experiment"],
+        budget=r["budget"],
+        params=r["params"],
+        params_non_embedding=r.get("params_non_embedding", np.nan),
+        model_seed=r.get("model_seed", 0),
+        train_fraction=r.get("train_fraction", 1.0),
+        n_train=r["samples"]["train"],
+        train_days=r.get("train_days", np.nan),
+        train_loss=m["train"]["loss"],
+        val_loss=m["val"]["loss"],
+        test_loss=m["test"]["loss"],
+        accuracy=m["test"]["accuracy"],
+        test_auc=m["test"]["auc"],
+        test_auc_lo=ci[0],
+        test_auc_hi=ci[1],
+        majority_val_loss=b["majority"]["val"]["loss"],
+        majority_test_loss=b["majority"]["test"]["loss"],
+        logistic_val_loss=b["logistic"]["val"]["loss"],
+        logistic_test_loss=b["logistic"]["test"]["loss"],
+        logistic_test_auc=b["logistic"]["test"]["auc"],
+        precision=m["test"].get("precision", np.nan),
+        recall=m["test"].get("recall", np.nan),
+        f1=m["test"].get("f1", np.nan),
+        best_epoch=r["best_epoch"],
+        epochs=r["epochs"],
+        converged=r.get("converged", r["best_epoch"] < r["epochs"]),
+        seconds=r["seconds"],
+        timestamp=r.get("timestamp"),
+        file=file,
+    )
+
 
 def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
     "Parsed JSON files; a file that cannot be read is skipped with a warning naming it."
     out = []
     for p in sorted(paths):
-        try: out.append((p, json.loads(Path(p).read_text())))
-        except (OSError, json.JSONDecodeError) as e: warnings.warn(f"{p}: skipped, not a readable {what} ({e})")
+        try:
+            out.append((p, json.loads(Path(p).read_text())))
+        except (OSError, json.JSONDecodeError) as e:
+            warnings.warn(f"{p}: skipped, not a readable {what} ({e})")
     return out
+
 
 def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dict]]:
     "Every readable results JSON of `experiment_name`."
-    return read_json_files((Path(results_dir or project_root()/"outputs"/"results")/experiment_name).glob("*.json"), "results JSON")
+    return read_json_files((Path(results_dir or project_root() / "outputs" / "results") / experiment_name).glob("*.json"), "results JSON")
+
 
 def load_experiment_results(experiment_name: str, budgets=None, results_dir=None, all_fractions: bool = False) -> pd.DataFrame:
     "One row per results JSON (per model seed) of `experiment_name`, full-data runs unless `all_fractions`, sorted by parameters."
     return results_frame(_rows(read_results(experiment_name, results_dir)), budgets, all_fractions)
 
+
 def _rows(records: list[tuple[Path, dict]]) -> list[dict]:
     "`result_row` of each record; a record missing a field is skipped with a warning naming its file."
     rows = []
     for p, r in records:
-        try: rows.append(result_row(r, str(p)))
-        except (KeyError, TypeError) as e: warnings.warn(f"{p}: skipped, missing field {e}")
+        try:
+            rows.append(result_row(r, str(p)))
+        except (KeyError, TypeError) as e:
+            warnings.warn(f"{p}: skipped, missing field {e}")
     return rows
+
 
 def results_frame(rows: list[dict], budgets=None, all_fractions: bool = False) -> pd.DataFrame:
     "`result_row`s as a frame: full-data runs unless `all_fractions`, of `budgets` if given, sorted by parameters and seed."
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-    if budgets is not None: df = df[df.budget.isin(list(budgets))]
-    if not all_fractions: df = df[df.train_fraction == 1.0]
+    if budgets is not None:
+        df = df[df.budget.isin(list(budgets))]
+    if not all_fractions:
+        df = df[df.train_fraction == 1.0]
     return df.sort_values(["params", "train_fraction", "model_seed"]).reset_index(drop=True)
 
 # %% ../nbs/05_scaling.ipynb #f9e8e8f2
 BASELINES = ("majority", "logistic")
+
 
 def window_losses(y, p) -> np.ndarray:
     "Log loss of each window, probabilities clipped as `classification_metrics` clips them."
     y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
+
 def _groups(records: list[tuple[Path, dict]]) -> tuple[list[tuple], dict]:
     "Runs with predictions grouped by (params, train_fraction), checked to share their test windows; the first run's predictions."
     runs = [(p, r) for p, r in records if "predictions" in r]
-    if not runs: return [], {}
+    if not runs:
+        return [], {}
     ref_path, ref = runs[0]
     groups = {}
     for p, r in runs:
@@ -234,15 +343,18 @@ def _groups(records: list[tuple[Path, dict]]) -> tuple[list[tuple], dict]:
         groups.setdefault((r["params"], r.get("train_fraction", 1.0)), []).append(r)
     return sorted(groups.items()), ref["predictions"]
 
+
 def _diff(reps: np.ndarray, obs: np.ndarray, j: int, i: int, level: float) -> dict:
     "Paired difference L_j - L_i with its block-bootstrap interval; `better` when the interval lies below 0."
     ci = _interval(reps[:, j] - reps[:, i], level)
     return {"difference": float(obs[j] - obs[i]), "ci": ci, "better": bool(ci is not None and ci[1] < 0)}
 
+
 def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_refits: int = 200, seed: int = 0, level: float = 0.95) -> dict:
     "Test-loss scaling of one experiment's runs: points, paired comparisons, laws with intervals over windows and seeds, and the verdict."
     groups, pred = _groups(records)
-    if not groups: return {"points": [], "verdict": {"judged": False, "sentence": "No runs with test predictions to analyse."}}
+    if not groups:
+        return {"points": [], "verdict": {"judged": False, "sentence": "No runs with test predictions to analyse."}}
     y, first = pred["y"], groups[0][1][0]
     losses = [np.stack([window_losses(y, r["predictions"]["model"]) for r in runs]) for _, runs in groups]
     losses += [window_losses(y, pred[b])[None] for b in BASELINES]
@@ -255,140 +367,247 @@ def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_ref
     for k in full:
         runs = groups[k][1]
         seed_losses = [r["metrics"]["test"]["loss"] for r in runs]
-        points.append({"budget": runs[0]["budget"], "params": int(runs[0]["params"]), "params_non_embedding": runs[0].get("params_non_embedding"),
-                       "n_seeds": len(runs), "test_loss": float(obs[k]), "test_loss_ci": _interval(reps[:, k], level),
-                       "test_loss_seed_sd": float(np.std(seed_losses, ddof=1)) if len(runs) > 1 else None,
-                       "val_loss_selection": float(np.mean([r["metrics"]["val"]["loss"] for r in runs])),
-                       "test_auc": float(np.mean([r["metrics"]["test"]["auc"] for r in runs])),
-                       "converged": all(r.get("converged", True) for r in runs), "model_seeds": [r.get("model_seed", 0) for r in runs]})
-    comparisons = [{"budget": groups[j][1][0]["budget"], "against": groups[i][1][0]["budget"], **_diff(reps, obs, j, i, level)}
-                   for i, j in zip(full, full[1:])]
-    comparisons += [{"budget": groups[j][1][0]["budget"], "against": b, **_diff(reps, obs, j, nb[b], level)} for j in full for b in BASELINES]
+        points.append(
+            {
+                "budget": runs[0]["budget"],
+                "params": int(runs[0]["params"]),
+                "params_non_embedding": runs[0].get("params_non_embedding"),
+                "n_seeds": len(runs),
+                "test_loss": float(obs[k]),
+                "test_loss_ci": _interval(reps[:, k], level),
+                "test_loss_seed_sd": float(np.std(seed_losses, ddof=1)) if len(runs) > 1 else None,
+                "val_loss_selection": float(np.mean([r["metrics"]["val"]["loss"] for r in runs])),
+                "test_auc": float(np.mean([r["metrics"]["test"]["auc"] for r in runs])),
+                "converged": all(r.get("converged", True) for r in runs),
+                "model_seeds": [r.get("model_seed", 0) for r in runs],
+            }
+        )
+    comparisons = [
+        {"budget": groups[j][1][0]["budget"], "against": groups[i][1][0]["budget"], **_diff(reps, obs, j, i, level)}
+        for i, j in zip(full, full[1:])
+    ]
+    comparisons += [
+        {"budget": groups[j][1][0]["budget"], "against": b, **_diff(reps, obs, j, nb[b], level)} for j in full for b in BASELINES
+    ]
     summary = first["split"].get("summary", {})
-    out = {"metric": "test_loss", "points": points, "comparisons": comparisons, "split": summary, "block_length": block,
-           "n_boot": n_boot, "ci_level": level, "baselines": {b: float(obs[nb[b]]) for b in BASELINES},
-           "baseline_ci": {b: _interval(reps[:, nb[b]], level) for b in BASELINES}}
+    out = {
+        "metric": "test_loss",
+        "points": points,
+        "comparisons": comparisons,
+        "split": summary,
+        "block_length": block,
+        "n_boot": n_boot,
+        "ci_level": level,
+        "baselines": {b: float(obs[nb[b]]) for b in BASELINES},
+        "baseline_ci": {b: _interval(reps[:, nb[b]], level) for b in BASELINES},
+    }
     N, L = np.array([p["params"] for p in points], float), obs[full]
     if len(set(N)) >= 4:
         alpha, a, r2 = fit_power_law(N, L)
-        out["power_law"] = {"alpha": alpha, "coefficient": a, "r_squared": r2, "identifiable": True,
-                            "alpha_ci": _interval([fit_power_law(N, r)[0] for r in reps[:, full]], level)}
-    else: out["power_law"] = {"identifiable": False, "reason": f"{len(set(N))} budgets for 2 parameters: not identifiable (needs 4)"}
+        out["power_law"] = {
+            "alpha": alpha,
+            "coefficient": a,
+            "r_squared": r2,
+            "identifiable": True,
+            "alpha_ci": _interval([fit_power_law(N, r)[0] for r in reps[:, full]], level),
+        }
+    else:
+        out["power_law"] = {"identifiable": False, "reason": f"{len(set(N))} budgets for 2 parameters: not identifiable (needs 4)"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out["saturating_law"] = fit_saturating_law(N, L, replicates=reps[:n_refits, full], level=level)
         cells = range(len(groups))
         D = [np.mean([r.get("train_days", r["samples"]["train"]) for r in groups[k][1]]) for k in cells]
         if len({f for (_, f), _ in groups}) >= 2:
-            out["joint_law"] = fit_joint_law([groups[k][0][0] for k in cells], D, obs[cells], replicates=reps[:n_refits, cells], level=level)
-            out["joint_law"]["points"] = [{"params": int(groups[k][0][0]), "train_fraction": groups[k][0][1], "train_days": float(D[k]),
-                                           "windows": int(groups[k][1][0]["samples"]["train"]), "test_loss": float(obs[k])} for k in cells]
+            out["joint_law"] = fit_joint_law(
+                [groups[k][0][0] for k in cells], D, obs[cells], replicates=reps[:n_refits, cells], level=level
+            )
+            out["joint_law"]["points"] = [
+                {
+                    "params": int(groups[k][0][0]),
+                    "train_fraction": groups[k][0][1],
+                    "train_days": float(D[k]),
+                    "windows": int(groups[k][1][0]["samples"]["train"]),
+                    "test_loss": float(obs[k]),
+                }
+                for k in cells
+            ]
     out["verdict"] = scaling_verdict(out, [p["budget"] for p in points], reps[:, full], obs[full], level)
     return out
+
 
 def _fmt_ci(ci, digits=3) -> str:
     return "no interval" if ci is None else f"95% CI {ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
 
+
 def scaling_verdict(a: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarray, level: float = 0.95) -> dict:
     "Whether test loss falls significantly with N, over which budgets, and against the baselines: fields and one paragraph."
     reasons = too_small_to_judge(a["split"]) if a["split"] else ["the runs record no split summary"]
-    v = {"judged": not reasons, "reasons": reasons, "metric": "test_loss", "budgets": budgets,
-         "unconverged": [p["budget"] for p in a["points"] if not p["converged"]]}
+    v = {
+        "judged": not reasons,
+        "reasons": reasons,
+        "metric": "test_loss",
+        "budgets": budgets,
+        "unconverged": [p["budget"] for p in a["points"] if not p["converged"]],
+    }
     if reasons:
-        return {**v, "sentence": "No verdict: " + "; ".join(reasons) + ". Differences in test loss on so few windows or positives are mostly luck."}
+        return {
+            **v,
+            "sentence": "No verdict: " + "; ".join(reasons) + ". Differences in test loss on so few windows or positives are mostly luck.",
+        }
     K = len(budgets)
     better = lambda j, i: (ci := _interval(reps[:, j] - reps[:, i], level)) is not None and ci[1] < 0
     plateau = next(i for i in range(K) if not any(better(j, i) for j in range(K) if j != i)) if K else None
     best = int(np.argmin(obs)) if K else None
     pl = a["power_law"]
-    v.update(best_budget=budgets[best] if K else None, plateau_from=budgets[plateau] if K else None,
-             significant_range=[budgets[0], budgets[plateau]] if K and plateau > 0 else None,
-             alpha=pl.get("alpha"), alpha_ci=pl.get("alpha_ci"),
-             loss_falls_with_n=bool(pl.get("alpha_ci") and pl["alpha_ci"][0] > 0) if pl["identifiable"] else None)
+    v.update(
+        best_budget=budgets[best] if K else None,
+        plateau_from=budgets[plateau] if K else None,
+        significant_range=[budgets[0], budgets[plateau]] if K and plateau > 0 else None,
+        alpha=pl.get("alpha"),
+        alpha_ci=pl.get("alpha_ci"),
+        loss_falls_with_n=bool(pl.get("alpha_ci") and pl["alpha_ci"][0] > 0) if pl["identifiable"] else None,
+    )
     parts = []
-    if not pl["identifiable"]: parts.append(f"With {K} budget(s) the power law is {pl['reason']}.")
-    elif v["loss_falls_with_n"]: parts.append(f"Test loss falls with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}), "
-                                              f"so 10x parameters multiplies it by {10 ** -pl['alpha']:.3f}.")
-    elif pl.get("alpha_ci") and pl["alpha_ci"][1] < 0: parts.append(f"Test loss rises with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}).")
-    else: parts.append(f"No significant power-law trend in test loss with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}).")
+    if not pl["identifiable"]:
+        parts.append(f"With {K} budget(s) the power law is {pl['reason']}.")
+    elif v["loss_falls_with_n"]:
+        parts.append(
+            f"Test loss falls with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}), "
+            f"so 10x parameters multiplies it by {10 ** -pl['alpha']:.3f}."
+        )
+    elif pl.get("alpha_ci") and pl["alpha_ci"][1] < 0:
+        parts.append(f"Test loss rises with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}).")
+    else:
+        parts.append(f"No significant power-law trend in test loss with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}).")
     if K >= 2:
-        parts.append(f"Paired on the same test windows, the loss falls significantly from {budgets[0]} to {budgets[plateau]}, and no budget is "
-                     f"significantly better than {budgets[plateau]}." if plateau > 0 else
-                     f"Paired on the same test windows, no budget is significantly better than the smallest, {budgets[0]}.")
+        parts.append(
+            f"Paired on the same test windows, the loss falls significantly from {budgets[0]} to {budgets[plateau]}, and no budget is "
+            f"significantly better than {budgets[plateau]}."
+            if plateau > 0
+            else f"Paired on the same test windows, no budget is significantly better than the smallest, {budgets[0]}."
+        )
     for b, name in (("logistic", "logistic regression"), ("majority", "the majority baseline")):
         c = next(c for c in a["comparisons"] if c["budget"] == budgets[best] and c["against"] == b)
         v[f"beats_{b}"] = c["better"]
         worse = c["ci"] is not None and c["ci"][0] > 0
-        parts.append(f"The best budget, {budgets[best]}, {'beats' if c['better'] else 'is significantly worse than' if worse else 'does not significantly beat'} "
-                     f"{name}: test-loss difference {c['difference']:+.4f} ({_fmt_ci(c['ci'], 4)}).")
-    if v["unconverged"]: parts.append(f"Not converged (best epoch = last epoch): {', '.join(v['unconverged'])}; their losses may be too high.")
+        parts.append(
+            f"The best budget, {budgets[best]}, "
+            f"{'beats' if c['better'] else 'is significantly worse than' if worse else 'does not significantly beat'} "
+            f"{name}: test-loss difference {c['difference']:+.4f} ({_fmt_ci(c['ci'], 4)})."
+        )
+    if v["unconverged"]:
+        parts.append(f"Not converged (best epoch = last epoch): {', '.join(v['unconverged'])}; their losses may be too high.")
     return {**v, "sentence": " ".join(parts)}
 
 # %% ../nbs/05_scaling.ipynb #f09b65c6
-def plot_scaling_curve(results: pd.DataFrame, metric: str = "test_loss", output_path=None, title: str | None = None, ax=None,
-                       analysis: dict | None = None):
+def plot_scaling_curve(
+    results: pd.DataFrame, metric: str = "test_loss", output_path=None, title: str | None = None, ax=None, analysis: dict | None = None
+):
     "Log-log plot of `metric` against parameters: each seed, the mean per budget with its interval, the fitted laws and the baselines."
     import matplotlib.pyplot as plt
+
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.2))
     df = results.dropna(subset=[metric])
     mean = df.groupby("params", as_index=False).agg(budget=("budget", "first"), value=(metric, "mean"), n=(metric, "size"))
     ax.loglog(df.params, df[metric], ".", color="tab:blue", alpha=0.35, label="one model seed")
-    cis = {p["params"]: p["test_loss_ci"] for p in (analysis or {}).get("points", []) if p.get("test_loss_ci")} if metric == "test_loss" else {}
+    cis = (
+        {p["params"]: p["test_loss_ci"] for p in (analysis or {}).get("points", []) if p.get("test_loss_ci")}
+        if metric == "test_loss"
+        else {}
+    )
     err = np.array([[m - cis[n][0], cis[n][1] - m] if n in cis else [0, 0] for n, m in zip(mean.params, mean.value)]).T.reshape(2, -1)
-    ax.errorbar(mean.params, mean.value, yerr=err, fmt="o", color="tab:blue", capsize=3, zorder=3,
-                label="mean over seeds" + (" (95% CI: windows and seeds)" if cis else ""))
-    for b, n, v in zip(mean.budget, mean.params, mean.value): ax.annotate(b, (n, v), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.errorbar(
+        mean.params,
+        mean.value,
+        yerr=err,
+        fmt="o",
+        color="tab:blue",
+        capsize=3,
+        zorder=3,
+        label="mean over seeds" + (" (95% CI: windows and seeds)" if cis else ""),
+    )
+    for b, n, v in zip(mean.budget, mean.params, mean.value):
+        ax.annotate(b, (n, v), textcoords="offset points", xytext=(4, 4), fontsize=7)
     xs = np.logspace(np.log10(mean.params.min()) - 0.1, np.log10(mean.params.max()) + 0.1, 100) if len(mean) else np.array([])
     if mean.params.nunique() >= 2:
         alpha, a, r2 = fit_power_law(mean.params, mean.value)
         ci = ((analysis or {}).get("power_law") or {}).get("alpha_ci") if metric == "test_loss" else None
-        ax.loglog(xs, a * xs ** -alpha, "-", color="tab:blue", alpha=0.6,
-                  label=f"power law: alpha = {alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + f", R$^2$ = {r2:.2f}")
+        ax.loglog(
+            xs,
+            a * xs**-alpha,
+            "-",
+            color="tab:blue",
+            alpha=0.6,
+            label=f"power law: alpha = {alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + f", R$^2$ = {r2:.2f}",
+        )
     sat = (analysis or {}).get("saturating_law") or {}
     if metric == "test_loss" and sat.get("identifiable"):
-        ax.loglog(xs, saturating_curve(sat, xs), "--", color="tab:purple", label=f"E + A/N$^\\alpha$: E = {sat['E']:.3f}, alpha = {sat['alpha']:.2f}")
+        ax.loglog(
+            xs,
+            saturating_curve(sat, xs),
+            "--",
+            color="tab:purple",
+            label=f"E + A/N$^\\alpha$: E = {sat['E']:.3f}, alpha = {sat['alpha']:.2f}",
+        )
     split = metric.split("_")[0]
     for name, color in (("majority", "k"), ("logistic", "tab:orange")):
         col = f"{name}_{split}_loss"
-        if metric.endswith("loss") and col in df and len(df): ax.axhline(df[col].median(), color=color, ls=":", lw=1.2, label=f"{name} baseline ({split})")
+        if metric.endswith("loss") and col in df and len(df):
+            ax.axhline(df[col].median(), color=color, ls=":", lw=1.2, label=f"{name} baseline ({split})")
     what = metric.replace("_", " ") + (" (the selection metric)" if split == "val" else "")
     ax.set(xlabel="parameters N", ylabel=what, title=title or what)
-    ax.legend(fontsize=7); ax.grid(True, which="both", alpha=0.2)
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.2)
     if output_path:
-        Path(output_path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(output_path, dpi=120, bbox_inches="tight")
+        Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(output_path, dpi=120, bbox_inches="tight")
     return fig
 
 # %% ../nbs/05_scaling.ipynb #9356c972
-def generate_scaling_report(experiment_name: str, output_dir="outputs/figures", results_dir=None, n_boot: int = 1000, seed: int = 0) -> dict:
+def generate_scaling_report(
+    experiment_name: str, output_dir="outputs/figures", results_dir=None, n_boot: int = 1000, seed: int = 0
+) -> dict:
     "Analyse, plot and write the test-loss scaling report of one experiment (`{experiment}_scaling.png/json`); returns it."
-    out_dir = Path(output_dir) if Path(output_dir).is_absolute() else project_root()/output_dir
+    out_dir = Path(output_dir) if Path(output_dir).is_absolute() else project_root() / output_dir
     records = read_results(experiment_name, results_dir)
     a = scaling_analysis(records, n_boot=n_boot, seed=seed)
     pl = a.get("power_law") or {}
-    report = {"experiment": experiment_name, "metric": "test_loss",
-              "fit_results": {"alpha": pl["alpha"], "coefficient": pl["coefficient"], "r_squared": pl["r_squared"], "alpha_ci95": pl["alpha_ci"]}
-              if pl.get("identifiable") else None,
-              "data_points": a["points"], "verdict": a["verdict"],
-              "interpretation": interpret_alpha(pl["alpha"]) if pl.get("identifiable") else pl.get("reason", "no runs"),
-              **{k: a[k] for k in ("comparisons", "split", "baselines", "baseline_ci", "block_length", "n_boot", "ci_level") if k in a},
-              **{name: a[k] for name, k in (("saturating_fit", "saturating_law"), ("joint_fit", "joint_law")) if k in a}}
-    png = out_dir/f"{experiment_name}_scaling.png"
-    fig = plot_scaling_curve(results_frame(_rows(records)), "test_loss", png,
-                             title=f"{experiment_name}: test loss against parameters", analysis=a)
-    import matplotlib.pyplot as plt; plt.close(fig)
+    report = {
+        "experiment": experiment_name,
+        "metric": "test_loss",
+        "fit_results": {"alpha": pl["alpha"], "coefficient": pl["coefficient"], "r_squared": pl["r_squared"], "alpha_ci95": pl["alpha_ci"]}
+        if pl.get("identifiable")
+        else None,
+        "data_points": a["points"],
+        "verdict": a["verdict"],
+        "interpretation": interpret_alpha(pl["alpha"]) if pl.get("identifiable") else pl.get("reason", "no runs"),
+        **{k: a[k] for k in ("comparisons", "split", "baselines", "baseline_ci", "block_length", "n_boot", "ci_level") if k in a},
+        **{name: a[k] for name, k in (("saturating_fit", "saturating_law"), ("joint_fit", "joint_law")) if k in a},
+    }
+    png = out_dir / f"{experiment_name}_scaling.png"
+    fig = plot_scaling_curve(
+        results_frame(_rows(records)), "test_loss", png, title=f"{experiment_name}: test loss against parameters", analysis=a
+    )
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
     report["figure"] = str(png)
-    write_json_atomic(report, out_dir/f"{experiment_name}_scaling.json")
+    write_json_atomic(report, out_dir / f"{experiment_name}_scaling.json")
     return report
+
 
 def compare_scaling_across_tasks(tasks, output_path=None, metric: str = "test_loss", results_dir=None):
     "One scaling panel per experiment (task), side by side; saved as PNG if `output_path`."
     import matplotlib.pyplot as plt
+
     tasks = list(tasks)
     fig, axes = plt.subplots(1, max(1, len(tasks)), figsize=(4.6 * max(1, len(tasks)), 3.8), squeeze=False)
     for ax, t in zip(axes[0], tasks):
         plot_scaling_curve(load_experiment_results(t, results_dir=results_dir), metric, title=t, ax=ax)
     fig.tight_layout()
     if output_path:
-        p = Path(output_path) if Path(output_path).is_absolute() else project_root()/output_path
-        p.parent.mkdir(parents=True, exist_ok=True); fig.savefig(p, dpi=120)
+        p = Path(output_path) if Path(output_path).is_absolute() else project_root() / output_path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(p, dpi=120)
     return fig

@@ -24,32 +24,40 @@ OHLCV = ("Open", "High", "Low", "Close", "Volume")
 PRICES = ("Open", "High", "Low", "Close")
 _RTOL = 1e-9
 
+
 def _first_bad(name, df, column, mask, what):
     if mask.any():
         first = df.loc[mask, "Date"].iloc[0]
         raise ValueError(f"{name}: column {column!r} {what}: first at {first:%Y-%m-%d} ({int(mask.sum())} row(s))")
 
+
 def validate_ohlcv(df: pd.DataFrame, name: str = "prices", columns=OHLCV) -> pd.DataFrame:
     "Check `df` has `Date` + `columns`, numeric, no NaN, dates unique and increasing, prices > 0, Volume >= 0, Open/Close in [Low, High]."
     missing = [c for c in ("Date", *columns) if c not in df.columns]
-    if missing: raise ValueError(f"{name}: missing column(s) {missing}; found {list(df.columns)}")
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}; found {list(df.columns)}")
     if not pd.api.types.is_datetime64_any_dtype(df["Date"]):
         raise ValueError(f"{name}: column 'Date' has dtype {df['Date'].dtype}, expected datetime64")
     for c in columns:
         if not pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c]):
             raise ValueError(f"{name}: column {c!r} has dtype {df[c].dtype}, expected a number")
-    if df["Date"].isna().any(): raise ValueError(f"{name}: column 'Date' has {int(df['Date'].isna().sum())} missing date(s)")
-    for c in columns: _first_bad(name, df, c, df[c].isna(), "has NaN values")
+    if df["Date"].isna().any():
+        raise ValueError(f"{name}: column 'Date' has {int(df['Date'].isna().sum())} missing date(s)")
+    for c in columns:
+        _first_bad(name, df, c, df[c].isna(), "has NaN values")
     _first_bad(name, df, "Date", df["Date"].duplicated(), "has duplicate dates")
     _first_bad(name, df, "Date", df["Date"].diff() < pd.Timedelta(0), "is not sorted (date earlier than the row before)")
     for c in PRICES:
-        if c in columns: _first_bad(name, df, c, df[c] <= 0, "has non-positive prices")
-    if "Volume" in columns: _first_bad(name, df, "Volume", df["Volume"] < 0, "has negative volume")
+        if c in columns:
+            _first_bad(name, df, c, df[c] <= 0, "has non-positive prices")
+    if "Volume" in columns:
+        _first_bad(name, df, "Volume", df["Volume"] < 0, "has negative volume")
     if "High" in columns and "Low" in columns:
         hi, lo = df["High"] * (1 + _RTOL), df["Low"] * (1 - _RTOL)
         _first_bad(name, df, "High", df["High"] < lo, "is below Low")
         for c in ("Open", "Close"):
-            if c in columns: _first_bad(name, df, c, (df[c] > hi) | (df[c] < lo), "lies outside [Low, High]")
+            if c in columns:
+                _first_bad(name, df, c, (df[c] > hi) | (df[c] < lo), "lies outside [Low, High]")
     return df
 
 # %% ../nbs/foundations/02_sources.ipynb #20b6198f
@@ -59,26 +67,32 @@ EMBEDDED = {
     "VIX": dict(module="arch.data.vix", columns=("Close",), description="CBOE VIX, daily closes 2014-2019 (arch package, from FRED)"),
 }
 
+
 def price_columns(df: pd.DataFrame) -> tuple:
     "`('Close',)` for a close-only series (no Open, High, Low or Volume column), else the full `OHLCV` it must have."
     return OHLCV if any(c in df.columns for c in OHLCV if c != "Close") else ("Close",)
+
 
 def series_kind(df: pd.DataFrame) -> str:
     "'OHLCV' or 'Close': the middle part of a manifest id such as `SP500.OHLCV.daily`."
     return "OHLCV" if price_columns(df) == OHLCV else "Close"
 
+
 def load_embedded(ticker: str) -> pd.DataFrame:
     "Daily prices of an embedded `ticker` (SP500, NASDAQ, VIX), validated."
-    if ticker not in EMBEDDED: raise ValueError(f"unknown embedded ticker {ticker!r}; expected one of {list(EMBEDDED)}")
+    if ticker not in EMBEDDED:
+        raise ValueError(f"unknown embedded ticker {ticker!r}; expected one of {list(EMBEDDED)}")
     spec = EMBEDDED[ticker]
     raw = importlib.import_module(spec["module"]).load()
-    if spec["columns"] == ("Close",): raw = raw.rename(columns={raw.columns[0]: "Close"}).dropna()
+    if spec["columns"] == ("Close",):
+        raw = raw.rename(columns={raw.columns[0]: "Close"}).dropna()
     df = raw.rename_axis("Date").reset_index()[["Date", *spec["columns"]]]
     df["Date"] = df["Date"].astype("datetime64[ns]")
     return validate_ohlcv(df.reset_index(drop=True), f"embedded {ticker} ({spec['module']})", spec["columns"])
 
 # %% ../nbs/foundations/02_sources.ipynb #a3f94ec9
 YFINANCE_SYMBOLS = {"VIX": "^VIX", "SP500": "^GSPC", "NASDAQ": "^IXIC", "DJI": "^DJI"}
+
 
 def _standardise(df: pd.DataFrame, name: str) -> pd.DataFrame:
     "Date as a tz-naive day column and the canonical capitalisation of OHLCV names."
@@ -87,61 +101,81 @@ def _standardise(df: pd.DataFrame, name: str) -> pd.DataFrame:
     canon = {c.lower(): c for c in ("Date", *OHLCV)} | {"datetime": "Date"}
     df = df.rename(columns={c: canon[c.lower()] for c in df.columns if isinstance(c, str) and c.lower() in canon})
     if "Date" in df.columns and not pd.api.types.is_datetime64_any_dtype(df["Date"]):
-        try: df["Date"] = pd.to_datetime(df["Date"])
+        try:
+            df["Date"] = pd.to_datetime(df["Date"])
         except (ValueError, TypeError):  # mixed UTC offsets (daylight saving): keep each row's local calendar day
-            try: df["Date"] = pd.to_datetime(df["Date"].astype(str).str[:10], format="%Y-%m-%d")
-            except ValueError as e: raise ValueError(f"{name}: column 'Date' cannot be read as dates ({e})") from e
-    if "Date" in df.columns and getattr(df["Date"].dt, "tz", None) is not None: df["Date"] = df["Date"].dt.tz_localize(None)
-    if "Date" in df.columns: df["Date"] = df["Date"].dt.normalize().astype("datetime64[ns]")
+            try:
+                df["Date"] = pd.to_datetime(df["Date"].astype(str).str[:10], format="%Y-%m-%d")
+            except ValueError as e:
+                raise ValueError(f"{name}: column 'Date' cannot be read as dates ({e})") from e
+    if "Date" in df.columns and getattr(df["Date"].dt, "tz", None) is not None:
+        df["Date"] = df["Date"].dt.tz_localize(None)
+    if "Date" in df.columns:
+        df["Date"] = df["Date"].dt.normalize().astype("datetime64[ns]")
     return df
+
 
 def read_price_file(path, columns=None) -> pd.DataFrame:
     "Daily prices from a CSV or parquet file, validated; `columns` defaults to OHLCV, or Close alone if that is all the file has."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"{path}: no such price file")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such price file")
     df = _standardise(read_table(path), str(path))
     columns = tuple(columns or price_columns(df))
     return validate_ohlcv(df[[c for c in ("Date", *columns) if c in df.columns]].reset_index(drop=True), str(path), columns)
 
+
 def parse_yfinance_history(hist: pd.DataFrame, ticker: str) -> pd.DataFrame:
     "Validated Date + OHLCV from what `yf.Ticker(t).history(period='max')` returns."
-    if hist is None or hist.empty: raise ValueError(f"yfinance returned no rows for {ticker!r}: unknown ticker, or no network")
+    if hist is None or hist.empty:
+        raise ValueError(f"yfinance returned no rows for {ticker!r}: unknown ticker, or no network")
     name = f"yfinance {ticker}"
     df = _standardise(hist.reset_index(), name)
     return validate_ohlcv(df[[c for c in ("Date", *OHLCV) if c in df.columns]].reset_index(drop=True), name)
 
+
 def download_yfinance(ticker: str) -> pd.DataFrame:
     "All daily history of `ticker` from yfinance (needs the network)."
     import yfinance as yf
+
     return parse_yfinance_history(yf.Ticker(YFINANCE_SYMBOLS.get(ticker, ticker)).history(period="max", auto_adjust=True), ticker)
+
 
 def load_ohlcv(source: str = "embedded", ticker: str | None = None, path=None) -> pd.DataFrame:
     "Validated daily prices from `source`: 'embedded' (`ticker`), 'yfinance' (`ticker`) or 'file' (`path`)."
-    if source == "embedded": return load_embedded(ticker)
-    if source == "yfinance": return download_yfinance(ticker)
-    if source == "file": return read_price_file(path)
+    if source == "embedded":
+        return load_embedded(ticker)
+    if source == "yfinance":
+        return download_yfinance(ticker)
+    if source == "file":
+        return read_price_file(path)
     raise ValueError(f"unknown source {source!r}; expected 'embedded', 'yfinance' or 'file'")
 
 # %% ../nbs/foundations/02_sources.ipynb #ca790fd7
 def raw_path(ticker: str, paths: DataPaths | None = None) -> Path:
     "Where the daily prices of `ticker` live: `data/raw/{ticker}.parquet`."
-    return (paths or DataPaths.default()).raw/f"{ticker}.parquet"
+    return (paths or DataPaths.default()).raw / f"{ticker}.parquet"
+
 
 def save_raw(df: pd.DataFrame, ticker: str, source: str, paths: DataPaths | None = None) -> dict:
     "Write the daily prices of `ticker` to `data/raw` with a manifest entry `{ticker}.{kind}.daily`."
     paths = paths or DataPaths.default()
     return write_dataset(df, raw_path(ticker, paths), f"{ticker}.{series_kind(df)}.daily", source, Manifest(paths))
 
+
 def build_raw(tickers=None, paths: DataPaths | None = None) -> list[dict]:
     "Write every embedded ticker (or `tickers`) to `data/raw`; returns the manifest entries."
-    return [save_raw(load_embedded(t), t, EMBEDDED[t]["description"], paths)
-            for t in tqdm(list(tickers or EMBEDDED), desc="raw", leave=False)]
+    return [
+        save_raw(load_embedded(t), t, EMBEDDED[t]["description"], paths) for t in tqdm(list(tickers or EMBEDDED), desc="raw", leave=False)
+    ]
+
 
 def read_raw(ticker: str, paths: DataPaths | None = None) -> pd.DataFrame:
     "The validated daily prices of `ticker` from `data/raw`, after checking the file against the manifest."
     paths = paths or DataPaths.default()
     p = raw_path(ticker, paths)
-    if not p.exists(): raise FileNotFoundError(f"{p}: no raw data for {ticker!r}; run `fints-data build` or `fints-data download --ticker {ticker}`")
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no raw data for {ticker!r}; run `fints-data build` or `fints-data download --ticker {ticker}`")
     Manifest(paths).verify_file(p)
     return read_price_file(p)
 
@@ -161,8 +195,14 @@ def data_cli(argv=None) -> int:
 
     def main():
         if args.cmd == "verify":
-            print(f"ok: {Manifest(paths).verify()} file(s) match {paths.manifest}"); return
-        entries = (build_raw(args.tickers, paths) if args.cmd == "build" else
-                   [save_raw(download_yfinance(t), t, f"yfinance:{YFINANCE_SYMBOLS.get(t, t)}", paths) for t in args.ticker])
-        for e in entries: print(f"wrote {e['path']}  {e['rows']} rows  {e['first_date']}..{e['last_date']}  id {e['id']}")
+            print(f"ok: {Manifest(paths).verify()} file(s) match {paths.manifest}")
+            return
+        entries = (
+            build_raw(args.tickers, paths)
+            if args.cmd == "build"
+            else [save_raw(download_yfinance(t), t, f"yfinance:{YFINANCE_SYMBOLS.get(t, t)}", paths) for t in args.ticker]
+        )
+        for e in entries:
+            print(f"wrote {e['path']}  {e['rows']} rows  {e['first_date']}..{e['last_date']}  id {e['id']}")
+
     return run_command(f"fints-data {args.cmd}", main)

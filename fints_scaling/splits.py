@@ -19,12 +19,15 @@ MODES = ("scattered", "contiguous")
 MIN_EVAL_SAMPLES = 200
 TRAIN, VAL, TEST = 0, 1, 2
 
+
 class SmallSplitWarning(UserWarning):
     "Val or test holds too few samples to judge a model."
+
 
 @dataclass(frozen=True)
 class Splits:
     "Sample indices of train, val and test; `day_split` gives each day's role (0 train, 1 val, 2 test)."
+
     train_indices: np.ndarray
     val_indices: np.ndarray
     test_indices: np.ndarray
@@ -45,112 +48,177 @@ class Splits:
 def _window_sums(mask: np.ndarray, start: np.ndarray, length: int, before: int = 0, after: int = 0) -> np.ndarray:
     "How many days of `mask` lie in `[start - before, start + length + after)`, clipped to the data."
     cs = np.concatenate([[0], np.cumsum(mask)])
-    lo = np.clip(start - before, 0, len(mask)); hi = np.clip(start + length + after, 0, len(mask))
+    lo = np.clip(start - before, 0, len(mask))
+    hi = np.clip(start + length + after, 0, len(mask))
     return cs[hi] - cs[lo]
+
 
 class ChunkSplitter:
     "Blocks val and test days (scattered chunks or contiguous at the end); train windows touch no blocked day."
-    def __init__(self, total_days: int, context_length: int = 60, horizon: int = 1, val_ratio: float = 0.15,
-                 test_ratio: float = 0.15, seed: int = 42, mode: str = "contiguous", purge: int | None = None,
-                 embargo: int = 0, chunk_days: int | None = None):
-        if mode not in MODES: raise ValueError(f"unknown split mode {mode!r}; expected one of {list(MODES)}")
+
+    def __init__(
+        self,
+        total_days: int,
+        context_length: int = 60,
+        horizon: int = 1,
+        val_ratio: float = 0.15,
+        test_ratio: float = 0.15,
+        seed: int = 42,
+        mode: str = "contiguous",
+        purge: int | None = None,
+        embargo: int = 0,
+        chunk_days: int | None = None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"unknown split mode {mode!r}; expected one of {list(MODES)}")
         for name, v in (("total_days", total_days), ("context_length", context_length), ("horizon", horizon)):
-            if int(v) != v or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
         for name, v in (("val_ratio", val_ratio), ("test_ratio", test_ratio)):
-            if not 0 < v < 1: raise ValueError(f"{name} must lie in (0, 1), got {v!r}")
-        if val_ratio + test_ratio >= 1: raise ValueError(f"val_ratio + test_ratio must be below 1, got {val_ratio + test_ratio:g}")
+            if not 0 < v < 1:
+                raise ValueError(f"{name} must lie in (0, 1), got {v!r}")
+        if val_ratio + test_ratio >= 1:
+            raise ValueError(f"val_ratio + test_ratio must be below 1, got {val_ratio + test_ratio:g}")
         purge = horizon if purge is None else purge
-        if purge < 0 or embargo < 0: raise ValueError(f"purge and embargo must be >= 0, got purge={purge}, embargo={embargo}")
+        if purge < 0 or embargo < 0:
+            raise ValueError(f"purge and embargo must be >= 0, got purge={purge}, embargo={embargo}")
         self.total_days, self.context_length, self.horizon = int(total_days), int(context_length), int(horizon)
         self.val_ratio, self.test_ratio, self.seed, self.mode = val_ratio, test_ratio, seed, mode
         self.purge, self.embargo = int(purge), int(embargo)
         self.window = self.context_length + self.horizon
         self.chunk_days = int(chunk_days or max(3 * self.window, -(-self.total_days // 20)))
-        if self.chunk_days < self.window: raise ValueError(f"chunk_days={self.chunk_days} is shorter than one window ({self.window} days)")
+        if self.chunk_days < self.window:
+            raise ValueError(f"chunk_days={self.chunk_days} is shorter than one window ({self.window} days)")
 
     def settings(self) -> dict:
         "The arguments that rebuild this split."
-        return dict(total_days=self.total_days, context_length=self.context_length, horizon=self.horizon, val_ratio=self.val_ratio,
-                    test_ratio=self.test_ratio, seed=self.seed, mode=self.mode, purge=self.purge, embargo=self.embargo,
-                    chunk_days=self.chunk_days)
+        return dict(
+            total_days=self.total_days,
+            context_length=self.context_length,
+            horizon=self.horizon,
+            val_ratio=self.val_ratio,
+            test_ratio=self.test_ratio,
+            seed=self.seed,
+            mode=self.mode,
+            purge=self.purge,
+            embargo=self.embargo,
+            chunk_days=self.chunk_days,
+        )
 
     def day_split(self) -> np.ndarray:
         "The role of each day: TRAIN, VAL or TEST."
         T, roles = self.total_days, np.full(self.total_days, TRAIN, np.int8)
         if self.mode == "contiguous":
             n_test, n_val = round(self.test_ratio * T), round(self.val_ratio * T)
-            roles[T - n_test:] = TEST; roles[T - n_test - n_val:T - n_test] = VAL
+            roles[T - n_test :] = TEST
+            roles[T - n_test - n_val : T - n_test] = VAL
             return roles
         chunks = np.array_split(np.arange(T), max(1, T // self.chunk_days))
         n_val, n_test = (max(1, round(r * len(chunks))) for r in (self.val_ratio, self.test_ratio))
         if n_val + n_test >= len(chunks):
-            raise ValueError(f"too few days for the requested splits: {T} days make {len(chunks)} chunks of ~{self.chunk_days} days, "
-                             f"and val ({n_val}) + test ({n_test}) chunks leave none to train on; pass fewer days per chunk or use more data")
+            raise ValueError(
+                f"too few days for the requested splits: {T} days make {len(chunks)} chunks of ~{self.chunk_days} days, "
+                f"and val ({n_val}) + test ({n_test}) chunks leave none to train on; pass fewer days per chunk or use more data"
+            )
         order = np.random.default_rng(self.seed).permutation(len(chunks))
-        for i in order[:n_val]: roles[chunks[i]] = VAL
-        for i in order[n_val:n_val + n_test]: roles[chunks[i]] = TEST
+        for i in order[:n_val]:
+            roles[chunks[i]] = VAL
+        for i in order[n_val : n_val + n_test]:
+            roles[chunks[i]] = TEST
         return roles
 
     def split(self) -> Splits:
         "Sample indices of each split; warns when val or test holds fewer than MIN_EVAL_SAMPLES samples."
         n = self.total_days - self.window + 1
-        if n < 1: raise ValueError(f"too few days for the requested splits: {self.total_days} days cannot hold one window of {self.window} days")
+        if n < 1:
+            raise ValueError(f"too few days for the requested splits: {self.total_days} days cannot hold one window of {self.window} days")
         roles, starts = self.day_split(), np.arange(n)
         idx = {r: starts[_window_sums(roles == r, starts, self.window) == self.window] for r in (VAL, TEST)}
         blocked = _window_sums(roles != TRAIN, starts, self.window, before=self.embargo, after=self.purge)
         splits = Splits(starts[blocked == 0], idx[VAL], idx[TEST], roles, self.settings())
         for name, c in splits.counts.items():
-            if c == 0: raise ValueError(f"too few days for the requested splits: no {name} sample fits ({self.settings()})")
+            if c == 0:
+                raise ValueError(f"too few days for the requested splits: no {name} sample fits ({self.settings()})")
         small = {k: v for k, v in splits.counts.items() if k != "train" and v < MIN_EVAL_SAMPLES}
-        if small: warnings.warn_explicit(f"{small} samples: fewer than {MIN_EVAL_SAMPLES} cannot rank models reliably "   # no source line:
-                                         f"({self.total_days} days, window {self.window})", SmallSplitWarning,      # the message is the news
-                                         "fints_scaling.splits", 0, module="fints_scaling.splits")
+        if small:
+            warnings.warn_explicit(
+                f"{small} samples: fewer than {MIN_EVAL_SAMPLES} cannot rank models reliably "  # no source line:
+                f"({self.total_days} days, window {self.window})",
+                SmallSplitWarning,  # the message is the news
+                "fints_scaling.splits",
+                0,
+                module="fints_scaling.splits",
+            )
         return splits
 
 # %% ../nbs/01_splits.ipynb #9fb1ea2a
 MIN_EVAL_POSITIVES = 30
 
+
 def split_summary(splits: Splits, labels) -> dict:
     "Windows, positives and distinct days (inputs and label days) of train, val and test."
     y, ctx = np.asarray(labels, float), splits.settings["context_length"]
-    return {name: {"windows": int(len(i)), "positives": int(np.nansum(y[i + ctx - 1])), "days": int(len(splits.window_days(i)))}
-            for name, i in (("train", splits.train_indices), ("val", splits.val_indices), ("test", splits.test_indices))}
+    return {
+        name: {"windows": int(len(i)), "positives": int(np.nansum(y[i + ctx - 1])), "days": int(len(splits.window_days(i)))}
+        for name, i in (("train", splits.train_indices), ("val", splits.val_indices), ("test", splits.test_indices))
+    }
+
 
 def too_small_to_judge(summary: dict) -> list[str]:
     "Why val or test cannot rank models (fewer than MIN_EVAL_SAMPLES windows or MIN_EVAL_POSITIVES positives); empty if they can."
-    return [f"{k} has {summary[k][f]} {f} (fewer than {n})" for k in ("val", "test")
-            for f, n in (("windows", MIN_EVAL_SAMPLES), ("positives", MIN_EVAL_POSITIVES)) if summary[k][f] < n]
+    return [
+        f"{k} has {summary[k][f]} {f} (fewer than {n})"
+        for k in ("val", "test")
+        for f, n in (("windows", MIN_EVAL_SAMPLES), ("positives", MIN_EVAL_POSITIVES))
+        if summary[k][f] < n
+    ]
 
 # %% ../nbs/01_splits.ipynb #ea302049
 def get_hpo_subset(splits: Splits, fraction: float = 0.3, seed: int | None = None) -> np.ndarray:
     "A sorted random `fraction` of the train indices (seeded by `seed`, else the split's seed)."
-    if not 0 < fraction <= 1: raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
     rng = np.random.default_rng(splits.settings["seed"] if seed is None else seed)
     n = max(1, round(fraction * len(splits.train_indices)))
     return np.sort(rng.choice(splits.train_indices, size=n, replace=False))
 
+
 def data_subset(splits: Splits, fraction: float) -> np.ndarray:
     "The most recent `fraction` of the train windows: a shorter history, for data-size scaling."
-    if not 0 < fraction <= 1: raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
     tr = np.sort(splits.train_indices)
-    return tr[len(tr) - max(1, round(fraction * len(tr))):]
+    return tr[len(tr) - max(1, round(fraction * len(tr))) :]
 
 # %% ../nbs/01_splits.ipynb #46c93dd2
 def plot_splits(splits: Splits, dates=None, ax=None, title: str | None = None):
     "Timeline of the val/test blocks and the days covered by train windows."
     import matplotlib.pyplot as plt
+
     ax = ax or plt.subplots(figsize=(10, 1.9))[1]
     x = np.asarray(dates) if dates is not None else np.arange(len(splits.day_split))
-    rows = [("train windows", splits.window_days(splits.train_indices), "tab:blue", TRAIN),
-            ("val", np.flatnonzero(splits.day_split == VAL), "tab:orange", VAL),
-            ("test", np.flatnonzero(splits.day_split == TEST), "tab:red", TEST)]
+    rows = [
+        ("train windows", splits.window_days(splits.train_indices), "tab:blue", TRAIN),
+        ("val", np.flatnonzero(splits.day_split == VAL), "tab:orange", VAL),
+        ("test", np.flatnonzero(splits.day_split == TEST), "tab:red", TEST),
+    ]
     counts = splits.counts
     for name, days, color, _ in rows:
-        mask = np.zeros(len(x), bool); mask[days] = True
+        mask = np.zeros(len(x), bool)
+        mask[days] = True
         edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
         key = name.split()[0]
-        ax.broken_barh([(x[a], x[min(b, len(x) - 1)] - x[a]) for a, b in zip(edges[::2], edges[1::2])], (0, 1),
-                       color=color, label=f"{name}: {counts[key]:,} samples")
-    ax.set_yticks([]); ax.set_ylim(0, 1); ax.set_xlim(x[0], x[-1]); ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, frameon=False)
-    ax.set_title(title or f"{splits.settings['mode']} split, context {splits.settings['context_length']}, horizon {splits.settings['horizon']}")
+        ax.broken_barh(
+            [(x[a], x[min(b, len(x) - 1)] - x[a]) for a, b in zip(edges[::2], edges[1::2])],
+            (0, 1),
+            color=color,
+            label=f"{name}: {counts[key]:,} samples",
+        )
+    ax.set_yticks([])
+    ax.set_ylim(0, 1)
+    ax.set_xlim(x[0], x[-1])
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, frameon=False)
+    ax.set_title(
+        title or f"{splits.settings['mode']} split, context {splits.settings['context_length']}, horizon {splits.settings['horizon']}"
+    )
     return ax.figure

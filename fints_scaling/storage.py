@@ -21,36 +21,51 @@ __all__ = ['READERS', 'ENTRY_FIELDS', 'project_root', 'DataPaths', 'atomic_path'
 # %% ../nbs/foundations/01_storage.ipynb #64d718f0
 def project_root(start=None) -> Path:
     "`$FINTS_ROOT`, else the nearest folder at or above `start` (default: cwd) with `pyproject.toml` and `nbs/`, else `start`."
-    if env := os.environ.get("FINTS_ROOT"): return Path(env).resolve()
+    if env := os.environ.get("FINTS_ROOT"):
+        return Path(env).resolve()
     start = Path(start or Path.cwd()).resolve()
     for d in (start, *start.parents):
-        if (d/"pyproject.toml").is_file() and (d/"nbs").is_dir(): return d
+        if (d / "pyproject.toml").is_file() and (d / "nbs").is_dir():
+            return d
     return start
 
 # %% ../nbs/foundations/01_storage.ipynb #6922b80a
 @dataclass(frozen=True)
 class DataPaths:
     "The data layout under one root: `data/raw`, `data/processed/v1` and `data/manifest.json`."
+
     root: Path
 
     @classmethod
-    def default(cls, root=None) -> DataPaths: return cls(Path(root).resolve() if root else project_root())
+    def default(cls, root=None) -> DataPaths:
+        return cls(Path(root).resolve() if root else project_root())
+
     @property
-    def raw(self) -> Path: return self.root/"data"/"raw"
+    def raw(self) -> Path:
+        return self.root / "data" / "raw"
+
     @property
-    def processed(self) -> Path: return self.root/"data"/"processed"/"v1"
+    def processed(self) -> Path:
+        return self.root / "data" / "processed" / "v1"
+
     @property
-    def manifest(self) -> Path: return self.root/"data"/"manifest.json"
+    def manifest(self) -> Path:
+        return self.root / "data" / "manifest.json"
+
     def rel(self, path) -> str:
         "`path` relative to the root, as the manifest records it."
         p = Path(path).resolve()
-        try: return p.relative_to(self.root).as_posix()
-        except ValueError: return p.as_posix()
+        try:
+            return p.relative_to(self.root).as_posix()
+        except ValueError:
+            return p.as_posix()
 
 # %% ../nbs/foundations/01_storage.ipynb #047b7b5d
 def _umask() -> int:
-    mask = os.umask(0o022); os.umask(mask)
+    mask = os.umask(0o022)
+    os.umask(mask)
     return mask
+
 
 @contextmanager
 def atomic_path(path):
@@ -62,41 +77,53 @@ def atomic_path(path):
     tmp = Path(tmp)
     try:
         yield tmp
-        with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
+
 def write_json_atomic(obj, path) -> Path:
     "Write `obj` as indented JSON to `path` atomically."
-    with atomic_path(path) as tmp: tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
     return Path(path)
+
 
 def write_parquet_atomic(df: pd.DataFrame, path) -> Path:
     "Write `df` (without its index) as parquet to `path` atomically."
-    with atomic_path(path) as tmp: df.to_parquet(tmp, index=False)
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
     return Path(path)
+
 
 def file_md5(path, chunk_size: int = 1 << 20) -> str:
     "Hex MD5 of the file at `path`."
     h = hashlib.md5()
     with open(path, "rb") as f:
-        while chunk := f.read(chunk_size): h.update(chunk)
+        while chunk := f.read(chunk_size):
+            h.update(chunk)
     return h.hexdigest()
 
 # %% ../nbs/foundations/01_storage.ipynb #5d1e0a02
 READERS = {".parquet": pd.read_parquet, ".pq": pd.read_parquet, ".csv": pd.read_csv}
 
+
 def read_table(path) -> pd.DataFrame:
     "The parquet or CSV file at `path` as a frame; FileNotFoundError or ValueError naming the file when it cannot be read."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: no such file")
-    if path.suffix.lower() not in READERS: raise ValueError(f"{path}: unknown table type {path.suffix!r}; expected one of {list(READERS)}")
-    if path.stat().st_size == 0: raise ValueError(f"{path}: empty file")
-    try: return READERS[path.suffix.lower()](path)
-    except Exception as e:       # pyarrow, the CSV parser and the codecs each raise their own kinds
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() not in READERS:
+        raise ValueError(f"{path}: unknown table type {path.suffix!r}; expected one of {list(READERS)}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file")
+    try:
+        return READERS[path.suffix.lower()](path)
+    except Exception as e:  # pyarrow, the CSV parser and the codecs each raise their own kinds
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"{path}: not a readable {path.suffix.lower().lstrip('.')} file ({reason})") from e
 
@@ -104,54 +131,80 @@ def read_table(path) -> pd.DataFrame:
 class Locked(OSError):
     "Another live process holds the lock."
 
+
 @contextmanager
 def file_lock(path, wait: bool = True, what: str = "this file"):
     "Hold an exclusive lock on `path` for the block; `Locked` naming the holder if another process has it and not `wait`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
-        try: fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            f.seek(0); holder = f.read().strip() or "an unknown process"
+            f.seek(0)
+            holder = f.read().strip() or "an unknown process"
             raise Locked(f"{path}: {what} is in use by {holder}; wait for it to finish, or pass --wait to queue behind it") from None
-        f.seek(0); f.truncate(); f.write(f"PID {os.getpid()} on {socket.gethostname()}\n"); f.flush()
-        try: yield path
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+        f.seek(0)
+        f.truncate()
+        f.write(f"PID {os.getpid()} on {socket.gethostname()}\n")
+        f.flush()
+        try:
+            yield path
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/foundations/01_storage.ipynb #c076fb2c
 class ManifestError(ValueError):
     "A data file disagrees with `data/manifest.json`, or the manifest itself is unreadable."
 
-ENTRY_FIELDS = ("id", "path", "md5")    # what every manifest entry must hold for a file to be checked
+
+ENTRY_FIELDS = ("id", "path", "md5")  # what every manifest entry must hold for a file to be checked
+
 
 def _date_range(df: pd.DataFrame):
-    if "Date" not in df.columns or df.empty: return None, None
+    if "Date" not in df.columns or df.empty:
+        return None, None
     return f"{df['Date'].min():%Y-%m-%d}", f"{df['Date'].max():%Y-%m-%d}"
+
 
 class Manifest:
     "The record of every data file written under a `DataPaths` root."
+
     def __init__(self, paths: DataPaths | None = None):
         self.paths = paths or DataPaths.default()
         self.path = self.paths.manifest
         self.entries = self._read()
 
     def _read(self) -> dict:
-        if not self.path.exists(): return {}
-        try: d = json.loads(self.path.read_text())
-        except json.JSONDecodeError as e: raise ManifestError(f"{self.path}: not valid JSON ({e})") from e
+        if not self.path.exists():
+            return {}
+        try:
+            d = json.loads(self.path.read_text())
+        except json.JSONDecodeError as e:
+            raise ManifestError(f"{self.path}: not valid JSON ({e})") from e
         if not isinstance(d, dict) or not isinstance(d.get("files"), list):
             raise ManifestError(f"{self.path}: expected an object with a 'files' list")
         for i, e in enumerate(d["files"]):
             if not isinstance(e, dict) or (missing := [k for k in ENTRY_FIELDS if not isinstance(e.get(k), str)]):
-                raise ManifestError(f"{self.path}: files[{i}] lacks {missing if isinstance(e, dict) else list(ENTRY_FIELDS)}; rebuild it with `make data`")
+                raise ManifestError(
+                    f"{self.path}: files[{i}] lacks {missing if isinstance(e, dict) else list(ENTRY_FIELDS)}; rebuild it with `make data`"
+                )
         return {e["id"]: e for e in d["files"]}
 
     def record(self, file_id: str, path, df: pd.DataFrame, source: str) -> dict:
         "Add or replace the entry `file_id` for the file just written at `path` from `df`."
         first, last = _date_range(df)
-        entry = dict(id=file_id, path=self.paths.rel(path), md5=file_md5(path), rows=len(df),
-                     columns=list(map(str, df.columns)), first_date=first, last_date=last, source=source,
-                     created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        entry = dict(
+            id=file_id,
+            path=self.paths.rel(path),
+            md5=file_md5(path),
+            rows=len(df),
+            columns=list(map(str, df.columns)),
+            first_date=first,
+            last_date=last,
+            source=source,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
         with file_lock(self.path.with_name(self.path.name + ".lock")):
             self.entries = {**self._read(), file_id: entry}
             write_json_atomic({"version": 1, "files": sorted(self.entries.values(), key=lambda e: e["id"])}, self.path)
@@ -161,34 +214,42 @@ class Manifest:
         "The entry recording `path`; `ManifestError` if the file is not listed."
         rel = self.paths.rel(path)
         for e in self.entries.values():
-            if e["path"] == rel: return e
+            if e["path"] == rel:
+                return e
         raise ManifestError(f"{rel}: not listed in {self.path}")
 
     def problems(self) -> list[str]:
         "One line per file that is missing, changed, or unlisted."
         out = []
         for e in sorted(self.entries.values(), key=lambda e: e["path"]):
-            p = self.paths.root/e["path"]
-            if not p.exists(): out.append(f"{e['path']}: missing (manifest id {e['id']})")
-            elif file_md5(p) != e["md5"]: out.append(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
+            p = self.paths.root / e["path"]
+            if not p.exists():
+                out.append(f"{e['path']}: missing (manifest id {e['id']})")
+            elif file_md5(p) != e["md5"]:
+                out.append(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
         listed = {e["path"] for e in self.entries.values()}
         for folder in (self.paths.raw, self.paths.processed):
             for p in sorted(folder.glob("*.parquet")) if folder.exists() else []:
-                if self.paths.rel(p) not in listed: out.append(f"{self.paths.rel(p)}: unlisted (no manifest entry)")
+                if self.paths.rel(p) not in listed:
+                    out.append(f"{self.paths.rel(p)}: unlisted (no manifest entry)")
         return out
 
     def verify(self) -> int:
         "Raise `ManifestError` naming every bad file; return the number of files checked."
-        if bad := self.problems(): raise ManifestError(f"{self.path}: {len(bad)} problem(s)\n" + "\n".join(bad))
+        if bad := self.problems():
+            raise ManifestError(f"{self.path}: {len(bad)} problem(s)\n" + "\n".join(bad))
         return len(self.entries)
 
     def verify_file(self, path) -> dict:
         "The entry of `path` after checking that the file exists and its MD5 matches."
         e = self.entry_for(path)
-        p = self.paths.root/e["path"]
-        if not p.exists(): raise ManifestError(f"{e['path']}: missing (manifest id {e['id']})")
-        if file_md5(p) != e["md5"]: raise ManifestError(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
+        p = self.paths.root / e["path"]
+        if not p.exists():
+            raise ManifestError(f"{e['path']}: missing (manifest id {e['id']})")
+        if file_md5(p) != e["md5"]:
+            raise ManifestError(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
         return e
+
 
 def write_dataset(df: pd.DataFrame, path, file_id: str, source: str, manifest: Manifest | None = None) -> dict:
     "Write `df` to parquet at `path` atomically and record it in the manifest; returns the entry."
@@ -196,13 +257,17 @@ def write_dataset(df: pd.DataFrame, path, file_id: str, source: str, manifest: M
     write_parquet_atomic(df, path)
     return manifest.record(file_id, path, df, source)
 
+
 def verify_data_file(path, verify: bool = True) -> str:
     "MD5 of `path` after checking it against the manifest of the project whose data/ holds it; unchecked only with `verify=False`."
     path = Path(path).resolve()
-    if not verify: return file_md5(path)
+    if not verify:
+        return file_md5(path)
     data = next((p for p in path.parents if p.name == "data"), None)
-    if data is None or not (data/"manifest.json").exists():
-        where = f"{data/'manifest.json'} is missing" if data else "it lies outside any data/ folder"
-        raise ManifestError(f"{path}: no manifest vouches for this file ({where}); run `make data` to build and record the data, "
-                            f"or pass --no-verify to use it unchecked")
+    if data is None or not (data / "manifest.json").exists():
+        where = f"{data / 'manifest.json'} is missing" if data else "it lies outside any data/ folder"
+        raise ManifestError(
+            f"{path}: no manifest vouches for this file ({where}); run `make data` to build and record the data, "
+            f"or pass --no-verify to use it unchecked"
+        )
     return Manifest(DataPaths(data.parent)).verify_file(path)["md5"]

@@ -19,23 +19,30 @@ THRESHOLDS = (0.5, 1, 2, 3, 5)
 HORIZONS = (1, 2, 3, 5, 7)
 TASKS = tuple(f"threshold_{x:g}pct" for x in THRESHOLDS)
 
+
 def parse_task(task: str) -> float:
     "The threshold in percent of a task name such as 'threshold_2pct' or 'threshold_0.5pct'."
     m = re.fullmatch(r"threshold_(\d+(?:\.\d+)?)pct", str(task))
-    if not m or float(m.group(1)) not in THRESHOLDS: raise ValueError(f"unknown task {task!r}; expected one of {list(TASKS)}")
+    if not m or float(m.group(1)) not in THRESHOLDS:
+        raise ValueError(f"unknown task {task!r}; expected one of {list(TASKS)}")
     return float(m.group(1))
 
+
 def threshold_labels(df: pd.DataFrame, threshold_pct: float, horizon: int, price: str = "high") -> pd.Series:
-    "1.0 if the High (or Close) of the next `horizon` bars reaches Close x (1 + threshold_pct/100), else 0.0; NaN for the last `horizon` rows."
-    if threshold_pct not in THRESHOLDS: raise ValueError(f"unknown threshold {threshold_pct!r}%; expected one of {list(THRESHOLDS)}")
-    if horizon not in HORIZONS: raise ValueError(f"unknown horizon {horizon!r}; expected one of {list(HORIZONS)}")
-    if price not in ("high", "close"): raise ValueError(f"unknown price basis {price!r}; expected 'high' or 'close'")
+    "1.0 if the High (or Close) of the next `horizon` bars hits Close x (1 + threshold_pct/100), else 0.0; NaN for the last `horizon` rows."
+    if threshold_pct not in THRESHOLDS:
+        raise ValueError(f"unknown threshold {threshold_pct!r}%; expected one of {list(THRESHOLDS)}")
+    if horizon not in HORIZONS:
+        raise ValueError(f"unknown horizon {horizon!r}; expected one of {list(HORIZONS)}")
+    if price not in ("high", "close"):
+        raise ValueError(f"unknown price basis {price!r}; expected 'high' or 'close'")
     col = "High" if price == "high" else "Close"
     missing = [c for c in ("Close", col) if c not in df.columns]
-    if missing: raise ValueError(f"threshold_labels: missing column(s) {missing}")
+    if missing:
+        raise ValueError(f"threshold_labels: missing column(s) {missing}")
     close, future = df["Close"].to_numpy(float), df[col].to_numpy(float)
     out = np.full(len(df), np.nan)
     if len(df) > horizon:
-        best = sliding_window_view(future[1:], horizon).max(axis=1)      # best[t] = max(future[t+1 .. t+h])
-        out[:len(best)] = (best >= close[:len(best)] * (1 + threshold_pct / 100)).astype(float)
+        best = sliding_window_view(future[1:], horizon).max(axis=1)  # best[t] = max(future[t+1 .. t+h])
+        out[: len(best)] = (best >= close[: len(best)] * (1 + threshold_pct / 100)).astype(float)
     return pd.Series(out, index=df.index, name=f"threshold_{threshold_pct:g}pct_h{horizon}")

@@ -21,98 +21,159 @@ def flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict): out.update(flatten(v, f"{key}."))
-        else: out[key] = v
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{key}."))
+        else:
+            out[key] = v
     return out
+
 
 def default_mlflow_uri(root: Path | None = None) -> str:
     "sqlite:///<project>/outputs/mlflow.db (the folder is created)."
-    p = Path(root or project_root())/"outputs"/"mlflow.db"; p.parent.mkdir(parents=True, exist_ok=True)
+    p = Path(root or project_root()) / "outputs" / "mlflow.db"
+    p.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{p}"
+
 
 class Tracker:
     "Logs one run to W&B and MLflow: params at start, metrics per step, summary and status at the end."
-    def __init__(self, run_name: str, config: dict, project: str = "financial-ts-scaling", experiment: str = "default",
-                 group: str | None = None, wandb_mode: str | None = None, mlflow: bool = True, mlflow_uri: str | None = None,
-                 root: Path | None = None, tags: dict | None = None):
+
+    def __init__(
+        self,
+        run_name: str,
+        config: dict,
+        project: str = "financial-ts-scaling",
+        experiment: str = "default",
+        group: str | None = None,
+        wandb_mode: str | None = None,
+        mlflow: bool = True,
+        mlflow_uri: str | None = None,
+        root: Path | None = None,
+        tags: dict | None = None,
+    ):
         self.root = Path(root or project_root())
         self.wandb_mode = wandb_mode or os.environ.get("WANDB_MODE", "offline")
-        if self.wandb_mode not in ("offline", "online", "disabled"): raise ValueError(f"unknown wandb_mode {self.wandb_mode!r}; expected offline, online or disabled")
+        if self.wandb_mode not in ("offline", "online", "disabled"):
+            raise ValueError(f"unknown wandb_mode {self.wandb_mode!r}; expected offline, online or disabled")
         self.wandb_run = self.mlflow_client = self.mlflow_run_id = None
         params, tags = flatten(config), {k: str(v) for k, v in (tags or {}).items()}
         if self.wandb_mode != "disabled":
             import wandb
-            d = self.root/"outputs"; d.mkdir(parents=True, exist_ok=True)
-            self.wandb_run = wandb.init(project=project, name=run_name, group=group, config=params, mode=self.wandb_mode, dir=str(d),
-                                        tags=[f"{k}:{v}" for k, v in tags.items()][:64], reinit="create_new", settings=wandb.Settings(silent=True))
+
+            d = self.root / "outputs"
+            d.mkdir(parents=True, exist_ok=True)
+            self.wandb_run = wandb.init(
+                project=project,
+                name=run_name,
+                group=group,
+                config=params,
+                mode=self.wandb_mode,
+                dir=str(d),
+                tags=[f"{k}:{v}" for k, v in tags.items()][:64],
+                reinit="create_new",
+                settings=wandb.Settings(silent=True),
+            )
         if mlflow:
             from mlflow.tracking import MlflowClient
             from mlflow.entities import Param
+
             self.mlflow_uri = mlflow_uri or default_mlflow_uri(self.root)
             self.mlflow_client = c = MlflowClient(self.mlflow_uri)
             exp = c.get_experiment_by_name(experiment)
             exp_id = exp.experiment_id if exp else c.create_experiment(experiment)
             self.mlflow_run_id = c.create_run(exp_id, run_name=run_name, tags={**tags, **({"group": group} if group else {})}).info.run_id
             items = [Param(k, str(v)[:6000]) for k, v in params.items()]
-            for i in range(0, len(items), 100): c.log_batch(self.mlflow_run_id, params=items[i:i + 100])
+            for i in range(0, len(items), 100):
+                c.log_batch(self.mlflow_run_id, params=items[i : i + 100])
 
     def _mlflow_metrics(self, metrics: dict, step: int):
         "Log the finite numbers of `metrics` to the MLflow run at `step`."
         from mlflow.entities import Metric
+
         ts = int(time.time() * 1000)
-        self.mlflow_client.log_batch(self.mlflow_run_id, metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items()
-                                                                 if isinstance(v, (int, float)) and math.isfinite(v)])
+        self.mlflow_client.log_batch(
+            self.mlflow_run_id,
+            metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)],
+        )
 
     def log_metrics(self, metrics: dict, step: int | None = None):
         "Log numeric `metrics` at `step` (non-finite values are skipped by MLflow, kept by W&B)."
         metrics = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
-        if self.wandb_run: self.wandb_run.log(metrics, step=step)
-        if self.mlflow_client: self._mlflow_metrics(metrics, step or 0)
+        if self.wandb_run:
+            self.wandb_run.log(metrics, step=step)
+        if self.mlflow_client:
+            self._mlflow_metrics(metrics, step or 0)
 
     def log_summary(self, summary: dict):
         "Final figures of the run (W&B summary; MLflow metrics at step 0)."
         flat = {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float, str))}
-        if self.wandb_run: self.wandb_run.summary.update(flat)
-        if self.mlflow_client: self._mlflow_metrics(flat, 0)
+        if self.wandb_run:
+            self.wandb_run.summary.update(flat)
+        if self.mlflow_client:
+            self._mlflow_metrics(flat, 0)
 
     def finish(self, status: str = "FINISHED"):
         "Close the run: FINISHED, FAILED or KILLED."
-        if self.wandb_run: self.wandb_run.finish(exit_code=0 if status == "FINISHED" else 1); self.wandb_run = None
+        if self.wandb_run:
+            self.wandb_run.finish(exit_code=0 if status == "FINISHED" else 1)
+            self.wandb_run = None
         if self.mlflow_client and self.mlflow_run_id:
-            self.mlflow_client.set_terminated(self.mlflow_run_id, status); self.mlflow_run_id = None
+            self.mlflow_client.set_terminated(self.mlflow_run_id, status)
+            self.mlflow_run_id = None
 
-    def __enter__(self): return self
-    def __exit__(self, typ, *_): self.finish("FINISHED" if typ is None else ("KILLED" if issubclass(typ, KeyboardInterrupt) else "FAILED"))
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, *_):
+        self.finish("FINISHED" if typ is None else ("KILLED" if issubclass(typ, KeyboardInterrupt) else "FAILED"))
 
 # %% ../nbs/foundations/09_tracking.ipynb #dd1a3c58
 def _leveldb_records(data: bytes, block: int = 32768):
     "Payloads of a LevelDB-format log after W&B's 7-byte file header (FULL=1, FIRST=2, MIDDLE=3, LAST=4)."
     import struct
-    if data[:4] != b":W&B": raise ValueError("not a W&B transaction log (bad header)")
+
+    if data[:4] != b":W&B":
+        raise ValueError("not a W&B transaction log (bad header)")
     pos, buf = 7, b""
     while pos + 7 <= len(data):
-        if block - pos % block < 7: pos += block - pos % block; continue
-        _, n, typ = struct.unpack("<IHB", data[pos:pos + 7]); pos += 7
-        chunk, pos = data[pos:pos + n], pos + n
-        if typ == 1: yield chunk
-        elif typ == 2: buf = chunk
-        elif typ == 3: buf += chunk
-        elif typ == 4: yield buf + chunk; buf = b""
+        if block - pos % block < 7:
+            pos += block - pos % block
+            continue
+        _, n, typ = struct.unpack("<IHB", data[pos : pos + 7])
+        pos += 7
+        chunk, pos = data[pos : pos + n], pos + n
+        if typ == 1:
+            yield chunk
+        elif typ == 2:
+            buf = chunk
+        elif typ == 3:
+            buf += chunk
+        elif typ == 4:
+            yield buf + chunk
+            buf = b""
+
 
 def read_offline_run(run_dir) -> dict:
     "Config, history rows and final summary of an offline W&B run folder."
     import json
     from wandb.proto import wandb_internal_pb2 as pb
+
     files = sorted(Path(run_dir).glob("run-*.wandb"))
-    if not files: raise FileNotFoundError(f"{run_dir}: no run-*.wandb file")
+    if not files:
+        raise FileNotFoundError(f"{run_dir}: no run-*.wandb file")
     key = lambda i: i.key or "/".join(i.nested_key)
     out = {"config": {}, "history": [], "summary": {}}
     for payload in _leveldb_records(files[0].read_bytes()):
-        r = pb.Record(); r.ParseFromString(payload)
+        r = pb.Record()
+        r.ParseFromString(payload)
         kind = r.WhichOneof("record_type")
-        if kind == "run": out["config"].update({key(i): json.loads(i.value_json) for i in r.run.config.update})
-        elif kind == "config": out["config"].update({key(i): json.loads(i.value_json) for i in r.config.update})
-        elif kind == "history": out["history"].append({key(i): json.loads(i.value_json) for i in r.history.item})
-        elif kind == "summary": out["summary"].update({key(i): json.loads(i.value_json) for i in r.summary.update})
+        if kind == "run":
+            out["config"].update({key(i): json.loads(i.value_json) for i in r.run.config.update})
+        elif kind == "config":
+            out["config"].update({key(i): json.loads(i.value_json) for i in r.config.update})
+        elif kind == "history":
+            out["history"].append({key(i): json.loads(i.value_json) for i in r.history.item})
+        elif kind == "summary":
+            out["summary"].update({key(i): json.loads(i.value_json) for i in r.summary.update})
     out["config"] = {k: v.get("value", v) if isinstance(v, dict) else v for k, v in out["config"].items()}
     return out

@@ -22,7 +22,15 @@ from .config import ExperimentConfig, experiment_config_path, git_commit, load_e
 from .device import ThermalGuard, ThermalStop, amp_dtype, choose_device
 from .checks import check_count, check_fields, check_positive, count, fraction, positive, run_command, seed
 from .splits import ChunkSplitter, Splits, data_subset, split_summary
-from .model import PatchTST, build_model, canonical_budget, count_parameters, model_config, n_embedding_parameters, parse_budget
+from fints_scaling.model import (
+    PatchTST,
+    build_model,
+    canonical_budget,
+    count_parameters,
+    model_config,
+    n_embedding_parameters,
+    parse_budget,
+)
 from .storage import atomic_path, file_lock, project_root, read_table, verify_data_file, write_json_atomic
 from .tasks import parse_task, threshold_labels
 from .tracking import Tracker
@@ -41,10 +49,18 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5)
     "Loss, AUC, accuracy, precision, recall, F1, Brier, positive rates of probabilities `p` for labels `y`."
     y, p = np.asarray(y, int), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
     yhat = (p >= threshold).astype(int)
-    return dict(loss=float(log_loss(y, p, labels=[0, 1])), auc=float(roc_auc_score(y, p)) if len(set(y)) == 2 else float("nan"),
-                accuracy=float(accuracy_score(y, yhat)), precision=float(precision_score(y, yhat, zero_division=0)),
-                recall=float(recall_score(y, yhat, zero_division=0)), f1=float(f1_score(y, yhat, zero_division=0)),
-                brier=float(brier_score_loss(y, p)), positive_rate=float(y.mean()), predicted_positive_rate=float(yhat.mean()), n=len(y))
+    return dict(
+        loss=float(log_loss(y, p, labels=[0, 1])),
+        auc=float(roc_auc_score(y, p)) if len(set(y)) == 2 else float("nan"),
+        accuracy=float(accuracy_score(y, yhat)),
+        precision=float(precision_score(y, yhat, zero_division=0)),
+        recall=float(recall_score(y, yhat, zero_division=0)),
+        f1=float(f1_score(y, yhat, zero_division=0)),
+        brier=float(brier_score_loss(y, p)),
+        positive_rate=float(y.mean()),
+        predicted_positive_rate=float(yhat.mean()),
+        n=len(y),
+    )
 
 # %% ../nbs/04_train.ipynb #05c6d245
 def bootstrap_auc(y: np.ndarray, p: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> list[float]:
@@ -52,13 +68,15 @@ def bootstrap_auc(y: np.ndarray, p: np.ndarray, n: int = 1000, seed: int = 0, le
     y, p = np.asarray(y, int), np.asarray(p, float)
     idx = np.random.default_rng(seed).integers(0, len(y), (n, len(y)))
     aucs = [roc_auc_score(y[i], p[i]) for i in idx if 0 < y[i].sum() < len(i)]
-    if not aucs: return [float("nan"), float("nan")]
+    if not aucs:
+        return [float("nan"), float("nan")]
     return [float(v) for v in np.percentile(aucs, [50 * (1 - level), 50 * (1 + level)])]
 
 # %% ../nbs/04_train.ipynb #ede817b3
 @dataclass(frozen=True)
 class Hyperparameters:
     "Optimisation settings of one run."
+
     learning_rate: float = 1e-3
     epochs: int = 30
     weight_decay: float = 1e-4
@@ -72,59 +90,101 @@ class Hyperparameters:
 
     def __post_init__(self):
         check_fields(self, "hyperparameters")
-        for f, ok, rule in (("learning_rate", self.learning_rate > 0, "> 0"), ("epochs", self.epochs >= 1, ">= 1"),
-                            ("weight_decay", self.weight_decay >= 0, ">= 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
-                            ("dropout", 0 <= self.dropout < 1, "in [0, 1)"), ("batch_size", self.batch_size >= 1, ">= 1"),
-                            ("patience", self.patience >= 1, ">= 1"), ("min_delta", self.min_delta >= 0, ">= 0"), ("grad_clip", self.grad_clip > 0, "> 0"),
-                            ("pos_weight", self.pos_weight in (None, "auto") or (not isinstance(self.pos_weight, str) and self.pos_weight > 0),
-                             "null, 'auto' or > 0")):
-            if not ok: raise ValueError(f"hyperparameter {f} has an invalid value {getattr(self, f)!r} (must be {rule})")
+        for f, ok, rule in (
+            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("epochs", self.epochs >= 1, ">= 1"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+            ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("patience", self.patience >= 1, ">= 1"),
+            ("min_delta", self.min_delta >= 0, ">= 0"),
+            ("grad_clip", self.grad_clip > 0, "> 0"),
+            (
+                "pos_weight",
+                self.pos_weight in (None, "auto") or (not isinstance(self.pos_weight, str) and self.pos_weight > 0),
+                "null, 'auto' or > 0",
+            ),
+        ):
+            if not ok:
+                raise ValueError(f"hyperparameter {f} has an invalid value {getattr(self, f)!r} (must be {rule})")
 
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "hyperparameters") -> "Hyperparameters":
         names = {f.name for f in fields(cls)}
-        if unknown := sorted(set(d or {}) - names): raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; expected {sorted(names)}")
-        try: return cls(**(d or {}))
-        except ValueError as e: raise ValueError(f"{source}: {e}") from None
+        if unknown := sorted(set(d or {}) - names):
+            raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; expected {sorted(names)}")
+        try:
+            return cls(**(d or {}))
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
+
 
 def load_hyperparameters(path) -> tuple[Hyperparameters, dict]:
     "Hyperparameters from an HPO best JSON (its `best_params`), and the JSON itself."
     path = Path(path)
-    try: doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e: raise ValueError(f"{path}: cannot read an HPO best JSON ({e})") from e
-    if not isinstance(doc, dict) or not isinstance(doc.get("best_params"), dict): raise ValueError(f"{path}: no 'best_params' mapping")
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read an HPO best JSON ({e})") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("best_params"), dict):
+        raise ValueError(f"{path}: no 'best_params' mapping")
     return Hyperparameters.from_dict(doc["best_params"], str(path)), doc
 
+
 def check_hpo_best(doc: dict, path, run: dict, strict: bool = False) -> list[str]:
-    "What differs between the run an HPO best JSON was tuned for and `run` (experiment, task, budget, horizon); warned, or an error if `strict`."
+    "How the run an HPO best JSON was tuned for differs from `run` (experiment, task, budget, horizon): warned, or an error if `strict`."
     cfg = doc.get("config") or {}
-    tuned = {"experiment": doc.get("experiment"), "task": doc.get("task", cfg.get("task")), "budget": doc.get("budget"),
-             "horizon": doc.get("horizon", cfg.get("horizon"))}
+    tuned = {
+        "experiment": doc.get("experiment"),
+        "task": doc.get("task", cfg.get("task")),
+        "budget": doc.get("budget"),
+        "horizon": doc.get("horizon", cfg.get("horizon")),
+    }
     diffs = [f"{k} {tuned[k]!r}, not {v!r}" for k, v in run.items() if tuned.get(k) is not None and tuned[k] != v]
     if diffs:
         msg = f"{path} was tuned for another run ({'; '.join(diffs)})"
-        if strict: raise ValueError(f"{msg}; tune this run, or drop --strict to train with these parameters anyway")
+        if strict:
+            raise ValueError(f"{msg}; tune this run, or drop --strict to train with these parameters anyway")
         log.warning("%s; training with its parameters anyway (--strict refuses)", msg)
     return diffs
 
+
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     "Learning-rate factor: linear from 0 to 1 over `warmup_steps`, then cosine to 0 at `total_steps`."
-    if step < warmup_steps: return (step + 1) / (warmup_steps + 1)
+    if step < warmup_steps:
+        return (step + 1) / (warmup_steps + 1)
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 # %% ../nbs/04_train.ipynb #62bb1377
 def _save(obj, path: Path):
-    with atomic_path(path) as tmp: torch.save(obj, tmp)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
-MIN_STEPS_PER_EPOCH = 10   # the batch shrinks until an epoch holds at least this many optimizer steps
-MAX_WARMUP_SHARE = 0.1     # warmup never takes more than this share of a run's optimizer steps
+
+MIN_STEPS_PER_EPOCH = 10  # the batch shrinks until an epoch holds at least this many optimizer steps
+MAX_WARMUP_SHARE = 0.1  # warmup never takes more than this share of a run's optimizer steps
+
 
 class Trainer:
     "Trains `model` on `windows` (train indices `train_idx`) with early stopping on val loss; checkpoints to `checkpoint_dir`."
-    def __init__(self, model: PatchTST, windows: TensorWindows, hp: Hyperparameters, seed: int = 42, train_idx: torch.Tensor | None = None,
-                 checkpoint_dir: Path | None = None, fingerprint: str = "", tracker: Tracker | None = None, guard: ThermalGuard | None = None,
-                 callbacks: list[Callable[[str, dict], None]] = (), amp: bool = True, progress: bool = True):
+
+    def __init__(
+        self,
+        model: PatchTST,
+        windows: TensorWindows,
+        hp: Hyperparameters,
+        seed: int = 42,
+        train_idx: torch.Tensor | None = None,
+        checkpoint_dir: Path | None = None,
+        fingerprint: str = "",
+        tracker: Tracker | None = None,
+        guard: ThermalGuard | None = None,
+        callbacks: list[Callable[[str, dict], None]] = (),
+        amp: bool = True,
+        progress: bool = True,
+    ):
         self.model, self.w, self.hp, self.seed = model, windows, hp, seed
         self.device = windows.x.device
         self.train_idx = windows.train if train_idx is None else train_idx
@@ -150,10 +210,12 @@ class Trainer:
 
     def predict(self, idx: torch.Tensor, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
         "Labels and predicted probabilities of the samples `idx`."
-        self.model.eval(); ys, ps = [], []
+        self.model.eval()
+        ys, ps = [], []
         with torch.no_grad(), self._autocast():
             for xb, yb in self.w.batches(idx, batch_size):
-                ps.append(torch.sigmoid(self.model(xb).float()).cpu()); ys.append(yb.cpu())
+                ps.append(torch.sigmoid(self.model(xb).float()).cpu())
+                ys.append(yb.cpu())
         return torch.cat(ys).numpy(), torch.cat(ps).numpy()
 
     def evaluate(self, idx: torch.Tensor) -> dict:
@@ -161,84 +223,137 @@ class Trainer:
         return classification_metrics(*self.predict(idx))
 
     def _state(self) -> dict:
-        return dict(model=self.model.state_dict(), optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), epoch=self.epoch,
-                    history=self.history, best_val=self.best_val, best_epoch=self.best_epoch, bad_epochs=self.bad_epochs,
-                    stop_reason=self.stop_reason, torch_rng=torch.get_rng_state(), gen=self.gen.get_state(), fingerprint=self.fingerprint)
+        return dict(
+            model=self.model.state_dict(),
+            optimizer=self.opt.state_dict(),
+            scheduler=self.sched.state_dict(),
+            epoch=self.epoch,
+            history=self.history,
+            best_val=self.best_val,
+            best_epoch=self.best_epoch,
+            bad_epochs=self.bad_epochs,
+            stop_reason=self.stop_reason,
+            torch_rng=torch.get_rng_state(),
+            gen=self.gen.get_state(),
+            fingerprint=self.fingerprint,
+        )
 
     def save_checkpoint(self):
         "Write last.pt atomically (no-op without a checkpoint folder)."
-        if self.ckpt: _save(self._state(), self.ckpt/"last.pt")
+        if self.ckpt:
+            _save(self._state(), self.ckpt / "last.pt")
 
     def load_checkpoint(self) -> bool:
         "Resume from last.pt if it exists and belongs to this run (same fingerprint); True if resumed."
-        p = self.ckpt and self.ckpt/"last.pt"
-        if not p or not p.exists(): return False
-        try: s = torch.load(p, map_location=self.device, weights_only=True)
-        except Exception as e: raise ValueError(f"{p}: corrupt checkpoint ({e}); delete it to start the run afresh") from e
+        p = self.ckpt and self.ckpt / "last.pt"
+        if not p or not p.exists():
+            return False
+        try:
+            s = torch.load(p, map_location=self.device, weights_only=True)
+        except Exception as e:
+            raise ValueError(f"{p}: corrupt checkpoint ({e}); delete it to start the run afresh") from e
         if s.get("fingerprint") != self.fingerprint:
-            log.warning("%s belongs to another configuration; starting afresh", p); return False
-        self.model.load_state_dict(s["model"]); self.opt.load_state_dict(s["optimizer"]); self.sched.load_state_dict(s["scheduler"])
+            log.warning("%s belongs to another configuration; starting afresh", p)
+            return False
+        self.model.load_state_dict(s["model"])
+        self.opt.load_state_dict(s["optimizer"])
+        self.sched.load_state_dict(s["scheduler"])
         self.epoch, self.history, self.best_val, self.best_epoch = s["epoch"], s["history"], s["best_val"], s["best_epoch"]
         self.bad_epochs, self.stop_reason = s["bad_epochs"], s["stop_reason"]
-        torch.set_rng_state(s["torch_rng"].cpu()); self.gen.set_state(s["gen"].cpu())
+        torch.set_rng_state(s["torch_rng"].cpu())
+        self.gen.set_state(s["gen"].cpu())
         self.resumed_from = self.epoch
         return True
 
     def _emit(self, event: str, **info):
-        for cb in self.callbacks: cb(event, {"trainer": self, **info})
+        for cb in self.callbacks:
+            cb(event, {"trainer": self, **info})
 
     def fit(self) -> dict:
         "Train until early stopping or the last epoch; restore the best weights; return the run's record."
         self.load_checkpoint()
         bar = tqdm(total=self.hp.epochs, initial=self.epoch, desc="epochs", disable=not self.progress, leave=False)
         while self.stop_reason is None and self.epoch < self.hp.epochs:
-            if self.guard: self.guard.check(on_stop=self.save_checkpoint)
-            self.epoch += 1; self.model.train()
+            if self.guard:
+                self.guard.check(on_stop=self.save_checkpoint)
+            self.epoch += 1
+            self.model.train()
             t0, total, n = time.perf_counter(), 0.0, 0
             for step, (xb, yb) in enumerate(self.w.batches(self.train_idx, self.batch_size, shuffle=True, generator=self.gen)):
-                with self._autocast(): logits = self.model(xb)
+                with self._autocast():
+                    logits = self.model(xb)
                 loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=self.pos_weight)
-                self.opt.zero_grad(set_to_none=True); loss.backward()
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.grad_clip)
-                self.opt.step(); self.sched.step()
-                total += loss.item() * len(yb); n += len(yb)
+                self.opt.step()
+                self.sched.step()
+                total += loss.item() * len(yb)
+                n += len(yb)
                 self._emit("batch_end", epoch=self.epoch, step=step, loss=loss.item())
             val = self.evaluate(self.w.val)
-            row = dict(epoch=self.epoch, train_loss=total / n, val_loss=val["loss"], val_auc=val["auc"], lr=self.sched.get_last_lr()[0],
-                       seconds=time.perf_counter() - t0, samples_per_second=n / (time.perf_counter() - t0))
+            row = dict(
+                epoch=self.epoch,
+                train_loss=total / n,
+                val_loss=val["loss"],
+                val_auc=val["auc"],
+                lr=self.sched.get_last_lr()[0],
+                seconds=time.perf_counter() - t0,
+                samples_per_second=n / (time.perf_counter() - t0),
+            )
             self.history.append(row)
             if val["loss"] < self.best_val - self.hp.min_delta:
                 self.best_val, self.best_epoch, self.bad_epochs = val["loss"], self.epoch, 0
-                if self.ckpt: _save({"fingerprint": self.fingerprint, "model": self.model.state_dict()}, self.ckpt/"best.pt")
-                else: self._best_state = copy.deepcopy(self.model.state_dict())
-            else: self.bad_epochs += 1
-            if self.bad_epochs >= self.hp.patience: self.stop_reason = "early_stopping"
-            elif self.epoch >= self.hp.epochs: self.stop_reason = "max_epochs"
+                if self.ckpt:
+                    _save({"fingerprint": self.fingerprint, "model": self.model.state_dict()}, self.ckpt / "best.pt")
+                else:
+                    self._best_state = copy.deepcopy(self.model.state_dict())
+            else:
+                self.bad_epochs += 1
+            if self.bad_epochs >= self.hp.patience:
+                self.stop_reason = "early_stopping"
+            elif self.epoch >= self.hp.epochs:
+                self.stop_reason = "max_epochs"
             self.save_checkpoint()
-            if self.tracker: self.tracker.log_metrics(row, step=self.epoch)
-            bar.update(1); bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}", auc=f"{row['val_auc']:.3f}")
+            if self.tracker:
+                self.tracker.log_metrics(row, step=self.epoch)
+            bar.update(1)
+            bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}", auc=f"{row['val_auc']:.3f}")
             self._emit("epoch_end", epoch=self.epoch, metrics=row)
         bar.close()
         self.restore_best()
-        return dict(epochs=self.epoch, best_epoch=self.best_epoch, best_val_loss=self.best_val, stop_reason=self.stop_reason,
-                    converged=self.best_epoch < self.epoch, batch_size_effective=self.batch_size, steps_per_epoch=self.steps_per_epoch,
-                    warmup_steps_effective=self.warmup_steps, resumed_from_epoch=self.resumed_from, history=self.history)
+        return dict(
+            epochs=self.epoch,
+            best_epoch=self.best_epoch,
+            best_val_loss=self.best_val,
+            stop_reason=self.stop_reason,
+            converged=self.best_epoch < self.epoch,
+            batch_size_effective=self.batch_size,
+            steps_per_epoch=self.steps_per_epoch,
+            warmup_steps_effective=self.warmup_steps,
+            resumed_from_epoch=self.resumed_from,
+            history=self.history,
+        )
 
     def restore_best(self):
         "Load the weights of the best epoch; a best.pt written by another run (another fingerprint) is refused."
-        best = self.ckpt/"best.pt" if self.ckpt else None
+        best = self.ckpt / "best.pt" if self.ckpt else None
         if best and best.exists():
             s = torch.load(best, map_location=self.device, weights_only=True)
             if s.get("fingerprint") != self.fingerprint:
-                raise ValueError(f"{best} belongs to another run (fingerprint {s.get('fingerprint')!r}, this run {self.fingerprint!r}); "
-                                 f"rerun with --fresh to train this one from the start")
+                raise ValueError(
+                    f"{best} belongs to another run (fingerprint {s.get('fingerprint')!r}, this run {self.fingerprint!r}); "
+                    f"rerun with --fresh to train this one from the start"
+                )
             self.model.load_state_dict(s["model"])
-        elif self._best_state is not None: self.model.load_state_dict(self._best_state)
+        elif self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
 
 # %% ../nbs/04_train.ipynb #8ff2939f
 @dataclass
 class ExperimentData:
     "An experiment's frame, labels, split and device tensors, with the data file and its MD5."
+
     config: ExperimentConfig
     frame: pd.DataFrame
     labels: np.ndarray
@@ -252,20 +367,34 @@ class ExperimentData:
         "Windows, positives and distinct days of each split."
         return split_summary(self.splits, self.labels)
 
+
 def prepare_experiment(cfg: ExperimentConfig, device="cpu", root: Path | None = None, verify: bool = True) -> ExperimentData:
     "Read, verify (unless `verify=False`), label, split and move an experiment's data to `device`."
     path = cfg.data_file(root)
     md5 = verify_data_file(path, verify)
     df = read_table(path)
     labels = threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy()
-    splits = ChunkSplitter(len(df), cfg.context_length, cfg.horizon, cfg.val_ratio, cfg.test_ratio, seed=cfg.seed, mode=cfg.split_mode,
-                           purge=cfg.purge, embargo=cfg.embargo).split()
+    splits = ChunkSplitter(
+        len(df),
+        cfg.context_length,
+        cfg.horizon,
+        cfg.val_ratio,
+        cfg.test_ratio,
+        seed=cfg.seed,
+        mode=cfg.split_mode,
+        purge=cfg.purge,
+        embargo=cfg.embargo,
+    ).split()
     w = TensorWindows.from_frame(df, labels, splits, norm=cfg.norm, device=device, name=str(path))
     return ExperimentData(cfg, df, labels, splits, w, path, md5)
 
+
 LOGISTIC_CS = tuple(float(c) for c in 10.0 ** np.arange(-4, 3))
 
-def _labels(w: TensorWindows, idx: torch.Tensor) -> np.ndarray: return w.y[idx + w.context_length - 1].cpu().numpy()
+
+def _labels(w: TensorWindows, idx: torch.Tensor) -> np.ndarray:
+    return w.y[idx + w.context_length - 1].cpu().numpy()
+
 
 def baseline_predictions(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42) -> dict:
     "Val and test probabilities of the majority (val's positive rate) and of logistic regression (C chosen on val loss)."
@@ -275,71 +404,123 @@ def baseline_predictions(w: TensorWindows, train_idx: torch.Tensor | None = None
     fits = [LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(X["train"], y_tr) for c in LOGISTIC_CS]
     best = min(fits, key=lambda m: log_loss(y_val, m.predict_proba(X["val"])[:, 1], labels=[0, 1]))
     rate = float(y_val.mean())
-    return {"majority": {"val": np.full(len(w.val), rate), "test": np.full(len(w.test), rate), "chosen": {"rate": rate}},
-            "logistic": {s: best.predict_proba(X[s])[:, 1] for s in ("val", "test")} | {"chosen": {"C": best.C}}}
+    return {
+        "majority": {"val": np.full(len(w.val), rate), "test": np.full(len(w.test), rate), "chosen": {"rate": rate}},
+        "logistic": {s: best.predict_proba(X[s])[:, 1] for s in ("val", "test")} | {"chosen": {"C": best.C}},
+    }
+
 
 def baseline_metrics(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42, predictions: dict | None = None) -> dict:
     "Val and test metrics of the two baselines, with the setting each chose on val."
     preds = predictions or baseline_predictions(w, train_idx, seed)
-    return {name: {s: classification_metrics(_labels(w, i), p[s]) for s, i in (("val", w.val), ("test", w.test))} | {"chosen": p["chosen"]}
-            for name, p in preds.items()}
+    return {
+        name: {s: classification_metrics(_labels(w, i), p[s]) for s, i in (("val", w.val), ("test", w.test))} | {"chosen": p["chosen"]}
+        for name, p in preds.items()
+    }
 
 # %% ../nbs/04_train.ipynb #59b71799
 def results_path(experiment: str, budget: str, train_fraction: float = 1.0, model_seed: int = 0, root: Path | None = None) -> Path:
     "outputs/results/{experiment}/{budget}.json; `_d{fraction}` below the full train set, `_seed{k}` for model seeds other than 0."
     suffix = ("" if train_fraction == 1 else f"_d{train_fraction:g}") + (f"_seed{model_seed}" if model_seed else "")
-    return Path(root or project_root())/"outputs"/"results"/experiment/f"{budget}{suffix}.json"
+    return Path(root or project_root()) / "outputs" / "results" / experiment / f"{budget}{suffix}.json"
+
 
 def seed_everything(seed: int):
     "Seed Python, NumPy and PyTorch (all devices)."
     import random
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
 
 def fraction_hyperparameters(hp: Hyperparameters, train_fraction: float) -> Hyperparameters:
     "Epochs and patience scaled by 1/fraction, so a run on a fraction of the data takes as many optimizer steps as the full run."
-    if train_fraction == 1: return hp
+    if train_fraction == 1:
+        return hp
     return replace(hp, epochs=math.ceil(hp.epochs / train_fraction), patience=math.ceil(hp.patience / train_fraction))
 
-def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", task: str | None = None, horizon: int | None = None,
-                 timescale: str | None = None, hyperparameters: dict | Hyperparameters | None = None, hpo_best: str | Path | None = None,
-                 train_fraction: float = 1.0, model_seed: int | None = None, device: str = "auto", amp: bool = True, fresh: bool = False,
-                 wandb_mode: str | None = None, mlflow: bool = True, mlflow_uri: str | None = None, guard: ThermalGuard | None = None,
-                 callbacks=(), progress: bool = True, experiment: str | None = None, verify: bool = True, strict: bool = False,
-                 wait: bool = False, root: Path | None = None) -> dict:
+
+def run_training(
+    config: str | Path | ExperimentConfig,
+    budget: str = "50K",
+    task: str | None = None,
+    horizon: int | None = None,
+    timescale: str | None = None,
+    hyperparameters: dict | Hyperparameters | None = None,
+    hpo_best: str | Path | None = None,
+    train_fraction: float = 1.0,
+    model_seed: int | None = None,
+    device: str = "auto",
+    amp: bool = True,
+    fresh: bool = False,
+    wandb_mode: str | None = None,
+    mlflow: bool = True,
+    mlflow_uri: str | None = None,
+    guard: ThermalGuard | None = None,
+    callbacks=(),
+    progress: bool = True,
+    experiment: str | None = None,
+    verify: bool = True,
+    strict: bool = False,
+    wait: bool = False,
+    root: Path | None = None,
+) -> dict:
     "Train `budget` on an experiment (named `experiment`, else after the config); write and return its results record."
     t_start, root = time.perf_counter(), Path(root or project_root())
     budget = canonical_budget(budget)
     check_positive(train_fraction, "train_fraction", upper=1)
     cfg = config if isinstance(config, ExperimentConfig) else load_experiment_config(config, root, check_data=False)
     cfg = cfg.with_overrides(task=task, horizon=horizon, timescale=timescale)
-    if experiment: cfg = replace(cfg, name=experiment)
+    if experiment:
+        cfg = replace(cfg, name=experiment)
     model_seed = check_count(cfg.model_seed if model_seed is None else model_seed, "model_seed", minimum=0)
     hpo_doc = None
     if hpo_best is not None:
         hp, hpo_doc = load_hyperparameters(hpo_best)
         check_hpo_best(hpo_doc, hpo_best, {"experiment": cfg.name, "task": cfg.task, "budget": budget, "horizon": cfg.horizon}, strict)
-    else: hp = hyperparameters if isinstance(hyperparameters, Hyperparameters) else Hyperparameters.from_dict(hyperparameters)
-    if hpo_best is not None and hyperparameters: hp = Hyperparameters.from_dict({**asdict(hp), **dict(hyperparameters)})
+    else:
+        hp = hyperparameters if isinstance(hyperparameters, Hyperparameters) else Hyperparameters.from_dict(hyperparameters)
+    if hpo_best is not None and hyperparameters:
+        hp = Hyperparameters.from_dict({**asdict(hp), **dict(hyperparameters)})
     hp = fraction_hyperparameters(hp, train_fraction)
     dev = choose_device(device)
     data = prepare_experiment(cfg, dev, root, verify)
     arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=root)
     train_idx = data.windows.train if train_fraction == 1 else torch.as_tensor(data_subset(data.splits, train_fraction), device=dev)
     split = {**data.splits.settings, "summary": data.summary}
-    settings = dict(experiment=asdict(cfg), budget=budget, architecture=asdict(arch), hyperparameters=asdict(hp), split=split,
-                    train_fraction=train_fraction, model_seed=model_seed, data_md5=data.data_md5)
+    settings = dict(
+        experiment=asdict(cfg),
+        budget=budget,
+        architecture=asdict(arch),
+        hyperparameters=asdict(hp),
+        split=split,
+        train_fraction=train_fraction,
+        model_seed=model_seed,
+        data_md5=data.data_md5,
+    )
     fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
     out = results_path(cfg.name, budget, train_fraction, model_seed, root)
-    ckpt = root/"outputs"/"checkpoints"/cfg.name/out.stem
-    with file_lock(ckpt/"run.lock", wait, what=f"run {cfg.name}/{out.stem}"):
+    ckpt = root / "outputs" / "checkpoints" / cfg.name / out.stem
+    with file_lock(ckpt / "run.lock", wait, what=f"run {cfg.name}/{out.stem}"):
         if fresh:
-            for f in ("last.pt", "best.pt"): (ckpt/f).unlink(missing_ok=True)
+            for f in ("last.pt", "best.pt"):
+                (ckpt / f).unlink(missing_ok=True)
         seed_everything(model_seed)
         model = build_model(arch, dev)
         n_params = count_parameters(model)
-        tracker = Tracker(f"{cfg.name}_{out.stem}", settings, project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=cfg.name,
-                          wandb_mode=wandb_mode, mlflow=mlflow, mlflow_uri=mlflow_uri, root=root,
-                          tags={"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)})
+        tracker = Tracker(
+            f"{cfg.name}_{out.stem}",
+            settings,
+            project=cfg.wandb_project,
+            experiment=cfg.mlflow_experiment,
+            group=cfg.name,
+            wandb_mode=wandb_mode,
+            mlflow=mlflow,
+            mlflow_uri=mlflow_uri,
+            root=root,
+            tags={"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)},
+        )
         with tracker:
             trainer = Trainer(model, data.windows, hp, model_seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, amp, progress)
             record = trainer.fit()
@@ -349,64 +530,137 @@ def run_training(config: str | Path | ExperimentConfig, budget: str = "50K", tas
             base_preds = baseline_predictions(data.windows, train_idx, cfg.seed)
             baselines = baseline_metrics(data.windows, predictions=base_preds)
             tracker.log_summary({f"{s}_{k}": v for s, m in metrics.items() for k, v in m.items()})
-        predictions = {"window": data.windows.test.cpu().tolist(), "y": y_test.astype(int).tolist(), "model": p_test.tolist(),
-                       **{name: p["test"].tolist() for name, p in base_preds.items()}}
+        predictions = {
+            "window": data.windows.test.cpu().tolist(),
+            "y": y_test.astype(int).tolist(),
+            "model": p_test.tolist(),
+            **{name: p["test"].tolist() for name, p in base_preds.items()},
+        }
         results = dict(
-            experiment=cfg.name, budget=budget, params=n_params, params_non_embedding=n_params - n_embedding_parameters(arch),
-            budget_params=parse_budget(budget), architecture=asdict(arch), hyperparameters=asdict(hp), hpo_best=str(hpo_best) if hpo_best else None,
-            borrowed_from=(hpo_doc or {}).get("borrowed_from"), task=cfg.task, horizon=cfg.horizon, timescale=cfg.timescale,
-            train_fraction=train_fraction, model_seed=model_seed,
+            experiment=cfg.name,
+            budget=budget,
+            params=n_params,
+            params_non_embedding=n_params - n_embedding_parameters(arch),
+            budget_params=parse_budget(budget),
+            architecture=asdict(arch),
+            hyperparameters=asdict(hp),
+            hpo_best=str(hpo_best) if hpo_best else None,
+            borrowed_from=(hpo_doc or {}).get("borrowed_from"),
+            task=cfg.task,
+            horizon=cfg.horizon,
+            timescale=cfg.timescale,
+            train_fraction=train_fraction,
+            model_seed=model_seed,
             samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
             train_days=len(data.splits.window_days(train_idx.cpu().numpy())),
-            metrics=metrics, baselines=baselines, **record,
-            device=str(dev), amp_dtype=str(trainer.amp).replace("torch.", "") if trainer.amp else "float32",
-            thermal=(guard.events if guard else []), seconds=round(time.perf_counter() - t_start, 2), seed=cfg.seed,
-            config=asdict(cfg), split=split, data_file=str(data.data_file), data_md5=data.data_md5, data_verified=verify,
-            package_versions=package_versions(), git_commit=git_commit(root), timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            predictions=predictions)
+            metrics=metrics,
+            baselines=baselines,
+            **record,
+            device=str(dev),
+            amp_dtype=str(trainer.amp).replace("torch.", "") if trainer.amp else "float32",
+            thermal=(guard.events if guard else []),
+            seconds=round(time.perf_counter() - t_start, 2),
+            seed=cfg.seed,
+            config=asdict(cfg),
+            split=split,
+            data_file=str(data.data_file),
+            data_md5=data.data_md5,
+            data_verified=verify,
+            package_versions=package_versions(),
+            git_commit=git_commit(root),
+            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            predictions=predictions,
+        )
         write_json_atomic(results, out)
         log.info("results: %s", out)
         return results
 
 # %% ../nbs/04_train.ipynb #eb330fd1
 def _pos_weight(text: str) -> float | str:
-    if text == "auto": return text
-    try: value = float(text)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0, got {text!r}") from None
-    if not value > 0: raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0, got {text!r}")
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0, got {text!r}")
     return value
 
-HP_ARGS = {"learning_rate": positive, "epochs": count, "weight_decay": float, "warmup_steps": int, "dropout": float, "batch_size": count,
-           "patience": count, "min_delta": float, "grad_clip": positive, "pos_weight": _pos_weight}
+
+HP_ARGS = {
+    "learning_rate": positive,
+    "epochs": count,
+    "weight_decay": float,
+    "warmup_steps": int,
+    "dropout": float,
+    "batch_size": count,
+    "patience": count,
+    "min_delta": float,
+    "grad_clip": positive,
+    "pos_weight": _pos_weight,
+}
+
 
 def train_cli(argv=None) -> int:
     "Command line for `run_training`."
-    ap = argparse.ArgumentParser(prog="fints-train", description="Train PatchTST at one budget on one experiment; write outputs/results/{experiment}/{budget}.json.")
+    ap = argparse.ArgumentParser(
+        prog="fints-train", description="Train PatchTST at one budget on one experiment; write outputs/results/{experiment}/{budget}.json."
+    )
     ap.add_argument("--config", help="experiment YAML (default: configs/experiments/spy_daily_{task}.yaml)")
-    ap.add_argument("--budget", default="2M"); ap.add_argument("--task"); ap.add_argument("--horizon", type=int); ap.add_argument("--timescale")
+    ap.add_argument("--budget", default="2M")
+    ap.add_argument("--task")
+    ap.add_argument("--horizon", type=int)
+    ap.add_argument("--timescale")
     ap.add_argument("--hpo-best", help="HPO best JSON whose best_params to train with")
     ap.add_argument("--strict", action="store_true", help="refuse an --hpo-best tuned for another experiment, task, budget or horizon")
-    for name, typ in HP_ARGS.items(): ap.add_argument(f"--{name.replace('_', '-')}", type=typ, default=None)
-    ap.add_argument("--train-fraction", type=fraction, default=1.0); ap.add_argument("--device", default="auto")
+    for name, typ in HP_ARGS.items():
+        ap.add_argument(f"--{name.replace('_', '-')}", type=typ, default=None)
+    ap.add_argument("--train-fraction", type=fraction, default=1.0)
+    ap.add_argument("--device", default="auto")
     ap.add_argument("--model-seed", type=seed, help="seed of initialisation, dropout and batch order (default: the config's)")
-    ap.add_argument("--no-amp", action="store_true"); ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
+    ap.add_argument("--no-amp", action="store_true")
+    ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--wait", action="store_true", help="if another process is training this run, wait for it instead of exiting")
     ap.add_argument("--no-verify", action="store_true", help="train on data no manifest vouches for (recorded in the results)")
-    ap.add_argument("--wandb-mode", choices=["offline", "online", "disabled"]); ap.add_argument("--no-mlflow", action="store_true")
-    ap.add_argument("--mlflow-uri"); ap.add_argument("--root", help="project root for data and outputs")
+    ap.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
+    ap.add_argument("--no-mlflow", action="store_true")
+    ap.add_argument("--mlflow-uri")
+    ap.add_argument("--root", help="project root for data and outputs")
     ap.add_argument("--experiment", help="experiment name for outputs (default: the config's)")
     a = ap.parse_args(argv)
     hp = {name: getattr(a, name) for name in HP_ARGS if getattr(a, name) is not None}
     root = a.root and Path(a.root)
 
     def main():
-        r = run_training(a.config or experiment_config_path(a.task or "threshold_1pct", root), a.budget, task=a.task, horizon=a.horizon,
-                         timescale=a.timescale, hyperparameters=hp or None, hpo_best=a.hpo_best, train_fraction=a.train_fraction,
-                         model_seed=a.model_seed, device=a.device, amp=not a.no_amp, fresh=a.fresh, wandb_mode=a.wandb_mode,
-                         mlflow=not a.no_mlflow, mlflow_uri=a.mlflow_uri, guard=ThermalGuard(), experiment=a.experiment,
-                         verify=not a.no_verify, strict=a.strict, wait=a.wait, root=root)
+        r = run_training(
+            a.config or experiment_config_path(a.task or "threshold_1pct", root),
+            a.budget,
+            task=a.task,
+            horizon=a.horizon,
+            timescale=a.timescale,
+            hyperparameters=hp or None,
+            hpo_best=a.hpo_best,
+            train_fraction=a.train_fraction,
+            model_seed=a.model_seed,
+            device=a.device,
+            amp=not a.no_amp,
+            fresh=a.fresh,
+            wandb_mode=a.wandb_mode,
+            mlflow=not a.no_mlflow,
+            mlflow_uri=a.mlflow_uri,
+            guard=ThermalGuard(),
+            experiment=a.experiment,
+            verify=not a.no_verify,
+            strict=a.strict,
+            wait=a.wait,
+            root=root,
+        )
         t = r["metrics"]["test"]
-        print(f"{r['experiment']} {r['budget']} ({r['params']:,} parameters): test loss {t['loss']:.4f}, AUC {t['auc']:.3f} "
-              f"(logistic {r['baselines']['logistic']['test']['auc']:.3f}); {r['stop_reason']} at epoch {r['epochs']}, best {r['best_epoch']}")
+        print(
+            f"{r['experiment']} {r['budget']} ({r['params']:,} parameters): test loss {t['loss']:.4f}, AUC {t['auc']:.3f} "
+            f"(logistic {r['baselines']['logistic']['test']['auc']:.3f}); {r['stop_reason']} at epoch {r['epochs']}, best {r['best_epoch']}"
+        )
         print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], root))
+
     return run_command("fints-train", main, (ThermalStop,))

@@ -19,9 +19,11 @@ __all__ = ['NORMS', 'feature_columns', 'train_statistics', 'revin', 'TensorWindo
 # %% ../nbs/foundations/05_windows.ipynb #86658eb1
 NORMS = ("train", "revin", "none")
 
+
 def feature_columns(df: pd.DataFrame) -> list[str]:
     "Every column but Date and OHLCV: the model's inputs."
     return [c for c in df.columns if c not in ("Date", *OHLCV)]
+
 
 def train_statistics(features: np.ndarray, splits: Splits) -> tuple[np.ndarray, np.ndarray]:
     "Per-feature mean and std over the days covered by train windows' inputs (std 0 becomes 1)."
@@ -30,6 +32,7 @@ def train_statistics(features: np.ndarray, splits: Splits) -> tuple[np.ndarray, 
     mean, std = features[days].mean(0), features[days].std(0)
     return mean, np.where(std > 0, std, 1.0)
 
+
 def revin(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     "Normalise each window `[batch, time, feature]` by its own mean and std over time."
     return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True, unbiased=False) + eps)
@@ -37,8 +40,10 @@ def revin(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
 # %% ../nbs/foundations/05_windows.ipynb #3ba875a0
 class TensorWindows:
     "Features `[days, features]` and labels `[days]` on one device; batches are gathered by index."
+
     def __init__(self, x: torch.Tensor, y: torch.Tensor, splits: Splits, norm: str = "train", stats=None):
-        if norm not in NORMS: raise ValueError(f"unknown normalisation {norm!r}; expected one of {list(NORMS)}")
+        if norm not in NORMS:
+            raise ValueError(f"unknown normalisation {norm!r}; expected one of {list(NORMS)}")
         self.x, self.y, self.splits, self.norm, self.stats = x, y, splits, norm, stats
         self.context_length = splits.settings["context_length"]
         self.offsets = torch.arange(self.context_length, device=x.device)
@@ -46,31 +51,47 @@ class TensorWindows:
         self.train, self.val, self.test = to(splits.train_indices), to(splits.val_indices), to(splits.test_indices)
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, labels, splits: Splits, columns: list[str] | None = None, norm: str = "train",
-                   device="cpu", dtype=torch.float32, name: str = "dataset") -> "TensorWindows":
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        labels,
+        splits: Splits,
+        columns: list[str] | None = None,
+        norm: str = "train",
+        device="cpu",
+        dtype=torch.float32,
+        name: str = "dataset",
+    ) -> "TensorWindows":
         "Validate `df[columns]` and `labels`, normalise with train-only statistics (or per window), move to `device`."
         columns = feature_columns(df) if columns is None else list(columns)
         missing = [c for c in columns if c not in df.columns]
-        if missing: raise ValueError(f"{name}: missing feature column(s) {missing}")
+        if missing:
+            raise ValueError(f"{name}: missing feature column(s) {missing}")
         if len(df) != splits.settings["total_days"] or len(labels) != len(df):
-            raise ValueError(f"{name}: {len(df)} rows and {len(labels)} labels, but the split was made for {splits.settings['total_days']} days")
+            raise ValueError(
+                f"{name}: {len(df)} rows and {len(labels)} labels, but the split was made for {splits.settings['total_days']} days"
+            )
         bad = [c for c in columns if not pd.api.types.is_numeric_dtype(df[c])]
-        if bad: raise ValueError(f"{name}: non-numeric feature column(s) {bad}")
+        if bad:
+            raise ValueError(f"{name}: non-numeric feature column(s) {bad}")
         feats = df[columns].to_numpy(np.float64)
         if not np.isfinite(feats).all():
             col = columns[int(np.argwhere(~np.isfinite(feats))[0, 1])]
             raise ValueError(f"{name}: column {col!r} has NaN or infinite values")
         lab = np.asarray(labels, np.float64)
         used = np.concatenate([splits.train_indices, splits.val_indices, splits.test_indices]) + splits.settings["context_length"] - 1
-        if not np.isin(lab[used], (0.0, 1.0)).all(): raise ValueError(f"{name}: labels of sampled days must be 0 or 1 (NaN found: the split reaches past the labelled rows)")
+        if not np.isin(lab[used], (0.0, 1.0)).all():
+            raise ValueError(f"{name}: labels of sampled days must be 0 or 1 (NaN found: the split reaches past the labelled rows)")
         stats = None
         if norm == "train":
-            stats = train_statistics(feats, splits); feats = (feats - stats[0]) / stats[1]
+            stats = train_statistics(feats, splits)
+            feats = (feats - stats[0]) / stats[1]
         t = lambda a: torch.as_tensor(a, dtype=dtype).to(device)
         return cls(t(feats), t(np.nan_to_num(lab, nan=-1.0)), splits, norm, stats)
 
     @property
-    def n_features(self) -> int: return self.x.shape[1]
+    def n_features(self) -> int:
+        return self.x.shape[1]
 
     def gather(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         "Windows `[len(idx), context, features]` and their labels `[len(idx)]`."
@@ -79,5 +100,7 @@ class TensorWindows:
 
     def batches(self, idx: torch.Tensor, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None) -> Iterator:
         "Batches of `(x, y)` over `idx`, shuffled on the device when asked."
-        if shuffle: idx = idx[torch.randperm(len(idx), generator=generator, device="cpu").to(idx.device)]
-        for i in range(0, len(idx), batch_size): yield self.gather(idx[i:i + batch_size])
+        if shuffle:
+            idx = idx[torch.randperm(len(idx), generator=generator, device="cpu").to(idx.device)]
+        for i in range(0, len(idx), batch_size):
+            yield self.gather(idx[i : i + batch_size])

@@ -1,8 +1,8 @@
-import os
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture
 def root(tmp_path, monkeypatch):
@@ -10,7 +10,9 @@ def root(tmp_path, monkeypatch):
     monkeypatch.setenv("FINTS_ROOT", str(tmp_path))
     return tmp_path
 
+
 def bin_path(name: str) -> str:
     "A console script of the project's venv (the one running pytest)."
     import sys
-    return str(Path(sys.executable).parent/name)
+
+    return str(Path(sys.executable).parent / name)

@@ -1,5 +1,6 @@
 """The docs site as a reader sees it: `tools/docs.py site` builds every page the way `make docs` does (every notebook executed,
 processed by nbdev, rendered), and headless Chromium opens each one."""
+
 import json, os, re, shutil, subprocess, sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -8,85 +9,139 @@ import yaml
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
-LEAKS = ("#|", "{target=", "output-file:", "In [", "Out [", "<!-- WARNING")     # what a page must never show as text
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+LEAKS = ("#|", "{target=", "output-file:", "In [", "Out [", "<!-- WARNING")  # what a page must never show as text
+
 
 class VisibleText(HTMLParser):
     "The text a reader sees: everything outside head, script and style."
+
     def __init__(self):
-        super().__init__(); self.hidden, self.parts = 0, []
-    def handle_starttag(self, tag, attrs): self.hidden += tag in ("head", "script", "style")
-    def handle_endtag(self, tag): self.hidden -= tag in ("head", "script", "style")
+        super().__init__()
+        self.hidden, self.parts = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.hidden += tag in ("head", "script", "style")
+
+    def handle_endtag(self, tag):
+        self.hidden -= tag in ("head", "script", "style")
+
     def handle_data(self, data):
-        if not self.hidden: self.parts.append(data)
+        if not self.hidden:
+            self.parts.append(data)
+
 
 def visible(dom: str) -> str:
     "The page's visible text, whitespace collapsed."
-    p = VisibleText(); p.feed(dom); return " ".join("".join(p.parts).split())
+    p = VisibleText()
+    p.feed(dom)
+    return " ".join("".join(p.parts).split())
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     "The whole site, built once; notebooks run in a scratch project so their outputs stay out of the repo's outputs/."
     scratch, out = tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("site")
-    for d in ("data", "configs", "nbs", "tests", "pyproject.toml"): (scratch/d).symlink_to(ROOT/d)
-    r = subprocess.run([sys.executable, "tools/docs.py", "site", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                       timeout=1800, env={**os.environ, "FINTS_ROOT": str(scratch)})
+    for d in ("data", "configs", "nbs", "tests", "pyproject.toml"):
+        (scratch / d).symlink_to(ROOT / d)
+    r = subprocess.run(
+        [sys.executable, "tools/docs.py", "site", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "FINTS_ROOT": str(scratch)},
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    assert "rendered" in r.stdout or "Quarto built" in r.stdout, r.stdout[-1000:]         # it says what it built
+    assert "rendered" in r.stdout or "Quarto built" in r.stdout, r.stdout[-1000:]  # it says what it built
     return out
 
+
 def dom(page: Path, profile: Path) -> str:
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                          timeout=120).stdout
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+
 
 def sidebar_pages() -> list[str]:
     "The notebooks of nbs/sidebar.yml, in order."
+
     def walk(entries):
         for e in entries:
-            if isinstance(e, dict): yield from walk(e.get("contents", []))
-            else: yield e
-    return list(walk(yaml.safe_load((ROOT/"nbs/sidebar.yml").read_text())["website"]["sidebar"]["contents"]))
+            if isinstance(e, dict):
+                yield from walk(e.get("contents", []))
+            else:
+                yield e
+
+    return list(walk(yaml.safe_load((ROOT / "nbs/sidebar.yml").read_text())["website"]["sidebar"]["contents"]))
+
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make test` installs it with apt where it can)")
 def test_every_page_reads_like_a_docs_page(site, tmp_path):
     notebooks = sidebar_pages()
     pages = sorted(p.relative_to(site) for p in site.rglob("*.html"))
-    assert len(pages) == len(notebooks) and Path("index.html") in pages, pages                # one page per notebook, index first
+    assert len(pages) == len(notebooks) and Path("index.html") in pages, pages  # one page per notebook, index first
     for page in pages:
-        d = dom(site/page, tmp_path/"profile")
+        d = dom(site / page, tmp_path / "profile")
         text = visible(d)
         assert len(text) > 500, page
-        assert not [leak for leak in LEAKS if leak in text], (page, [text[max(0, text.find(x) - 100):text.find(x) + 100] for x in LEAKS if x in text])
+        assert not [leak for leak in LEAKS if leak in text], (
+            page,
+            [text[max(0, text.find(x) - 100) : text.find(x) + 100] for x in LEAKS if x in text],
+        )
         nav = d.split('id="sidebar"')[1].split("</nav>")[0]
-        assert nav.count("<a ") == len(notebooks), page                                        # the sidebar lists every page
-        for href in re.findall(r'href="([^"#:]+\.html)', d):                                   # and every local link lands
-            assert (site/page).parent.joinpath(href).resolve().exists(), (page, href)
+        assert nav.count("<a ") == len(notebooks), page  # the sidebar lists every page
+        for href in re.findall(r'href="([^"#:]+\.html)', d):  # and every local link lands
+            assert (site / page).parent.joinpath(href).resolve().exists(), (page, href)
+
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make test` installs it with apt where it can)")
 def test_data_dictionary_page_opens_on_its_table_of_contents(site, tmp_path):
-    page = site/"data_dictionary.html"
-    d = dom(page, tmp_path/"profile")
+    page = site / "data_dictionary.html"
+    d = dom(page, tmp_path / "profile")
     head, rest = d.split('<nav id="TOC"', 1)
     toc = rest.split("</nav>")[0]
-    assert "Every data file of the project" in visible(head) and "<section" not in head                 # what it is, then the contents
-    files = [Path(e["path"]).name for e in json.loads((ROOT/"data/manifest.json").read_text())["files"]]
-    assert len(files) >= 40 and [f for f in files if f"#{f.lower()}" not in toc] == []               # every file, one click away
-    for f in files: assert f'id="{f.lower()}"' in d, f
+    assert "Every data file of the project" in visible(head) and "<section" not in head  # what it is, then the contents
+    files = [Path(e["path"]).name for e in json.loads((ROOT / "data/manifest.json").read_text())["files"]]
+    assert len(files) >= 40 and [f for f in files if f"#{f.lower()}" not in toc] == []  # every file, one click away
+    for f in files:
+        assert f'id="{f.lower()}"' in d, f
     section = d.split('id="sp500_dataset_c.parquet"')[1].split("<section")[0]
     assert "<table" in section and "vix_percentile_60d" in section and "75%" in section
     assert "Lineage" in visible(d)
-    shots = ROOT/"outputs"
+    shots = ROOT / "outputs"
     shots.mkdir(exist_ok=True)
-    for name, p in (("docs_index.png", site/"index.html"), ("docs_data_dictionary.png", page)):
-        subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path/'profile'}", "--window-size=1280,1000", f"--screenshot={shots/name}",
-                        p.as_uri()], capture_output=True, timeout=120)
-        assert (shots/name).stat().st_size > 10_000
+    for name, p in (("docs_index.png", site / "index.html"), ("docs_data_dictionary.png", page)):
+        subprocess.run(
+            [
+                CHROMIUM,
+                *FLAGS,
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--window-size=1280,1000",
+                f"--screenshot={shots / name}",
+                p.as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+        )
+        assert (shots / name).stat().st_size > 10_000
+
 
 def test_quarto_config_is_an_nbdev_website():
     "What Quarto reads where it is installed: nbdev's website config, with every file it names present."
-    q = yaml.safe_load((ROOT/"nbs/_quarto.yml").read_text())
+    q = yaml.safe_load((ROOT / "nbs/_quarto.yml").read_text())
     assert q["project"]["type"] == "website" and q["format"]["html"]["toc"] is True
-    assert (ROOT/"nbs"/q["format"]["html"]["css"]).exists()
-    for f in q["metadata-files"]: assert (ROOT/"nbs"/f).exists(), f
-    assert yaml.safe_load((ROOT/"nbs/nbdev.yml").read_text())["project"]["output-dir"] == "_docs"
+    assert (ROOT / "nbs" / q["format"]["html"]["css"]).exists()
+    for f in q["metadata-files"]:
+        assert (ROOT / "nbs" / f).exists(), f
+    assert yaml.safe_load((ROOT / "nbs/nbdev.yml").read_text())["project"]["output-dir"] == "_docs"

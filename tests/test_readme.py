@@ -1,45 +1,67 @@
 """Every command README.md shows runs as written on a project with built data: each is taken from the README itself, run from
 the project root with short overrides appended (the last value of a flag wins), and must exit 0."""
+
 import os, re, shlex, shutil, subprocess
-from pathlib import Path
-import pytest
 from conftest import ROOT, bin_path
 
 QUICK = ["--wandb-mode", "disabled", "--no-mlflow"]
-OVERRIDES = {                                            # what shrinks each command to a smoke run; the command itself is the README's
+OVERRIDES = {  # what shrinks each command to a smoke run; the command itself is the README's
     "fints-hpo": ["--budget", "30K", "--n-trials", "2", "--max-epochs", "1", *QUICK],
     "fints-train": ["--budget", "30K", "--hpo-best", "outputs/hpo/spy_daily_threshold_1pct/30K_best.json", "--epochs", "1", *QUICK],
     "fints-experiments": ["--budgets", "30K", "--n-trials", "2", "--max-epochs", "1", "--train-epochs", "1", "--wandb-mode", "disabled"],
     "papermill nbs/03_hpo.ipynb": ["-p", "budget", "30K", "-p", "n_trials", "2", "-p", "max_epochs", "1", "-p", "wandb_mode", "disabled"],
-    "papermill nbs/04_train.ipynb": ["-p", "budget", "30K", "-p", "hpo_best", "outputs/hpo/spy_daily_threshold_1pct/30K_best.json",
-                                     "-y", "hyperparameters: {epochs: 1}", "-p", "wandb_mode", "disabled", "--no-progress-bar"],
+    "papermill nbs/04_train.ipynb": [
+        "-p",
+        "budget",
+        "30K",
+        "-p",
+        "hpo_best",
+        "outputs/hpo/spy_daily_threshold_1pct/30K_best.json",
+        "-y",
+        "hyperparameters: {epochs: 1}",
+        "-p",
+        "wandb_mode",
+        "disabled",
+        "--no-progress-bar",
+    ],
 }
-ELSEWHERE = {"make": "the Makefile is what CI runs", "fints-demo": "tests/test_demo.py runs it, shrunk",
-             "fints-hpo worker": "it joins a shared study: tests/test_hpo.py runs one on PostgreSQL"}
+ELSEWHERE = {
+    "make": "the Makefile is what CI runs",
+    "fints-demo": "tests/test_demo.py runs it, shrunk",
+    "fints-hpo worker": "it joins a shared study: tests/test_hpo.py runs one on PostgreSQL",
+}
+
 
 def readme_commands() -> list[str]:
     "Shell lines of the README's sh blocks and the commands in its table cells, in the order a reader meets them."
     found, block = [], None
-    for line in (ROOT/"README.md").read_text().splitlines():
-        if line.startswith("```"): block = [] if line == "```sh" else None; continue
-        if block is not None: found.append(line.split("#")[0].strip())
-        elif line.startswith("|"): found += re.findall(r"`((?:fints-|papermill)[^`]*)`", line)
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            block = [] if line == "```sh" else None
+            continue
+        if block is not None:
+            found.append(line.split("#")[0].strip())
+        elif line.startswith("|"):
+            found += re.findall(r"`((?:fints-|papermill)[^`]*)`", line)
     return [c for c in found if c and not c.startswith(tuple(ELSEWHERE))]
+
 
 def test_the_readme_shows_both_notebook_runs():
     cmds = readme_commands()
     assert any(c.startswith("papermill nbs/03_hpo.ipynb") for c in cmds) and any(c.startswith("papermill nbs/04_train.ipynb") for c in cmds)
-    assert all("..." not in c for c in cmds), [c for c in cmds if "..." in c]                        # no placeholders: each runs as written
+    assert all("..." not in c for c in cmds), [c for c in cmds if "..." in c]  # no placeholders: each runs as written
+
 
 def test_every_readme_command_runs(root):
-    for d in ("data", "configs"): shutil.copytree(ROOT/d, root/d)
-    (root/"nbs").symlink_to(ROOT/"nbs")
+    for d in ("data", "configs"):
+        shutil.copytree(ROOT / d, root / d)
+    (root / "nbs").symlink_to(ROOT / "nbs")
     env = {**os.environ, "FINTS_ROOT": str(root)}
     for cmd in readme_commands():
-        argv = [a for a in shlex.split(cmd) if not a.startswith("[")]                                 # `[--force]`: optional
+        argv = [a for a in shlex.split(cmd) if not a.startswith("[")]  # `[--force]`: optional
         extra = next((v for k, v in OVERRIDES.items() if cmd.startswith(k)), [])
         argv = [shutil.which(argv[0]) if argv[0] == "mkdir" else bin_path(argv[0]), *argv[1:], *extra]
         p = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900)
         assert p.returncode == 0, (cmd, p.stdout[-1500:], p.stderr[-3000:])
         print(f"ok: {cmd}")
-    assert (root/"outputs/runs/train_2M_threshold_1pct.ipynb").exists() and (root/"docs/data_dictionary.md").exists()
+    assert (root / "outputs/runs/train_2M_threshold_1pct.ipynb").exists() and (root / "docs/data_dictionary.md").exists()

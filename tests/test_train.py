@@ -1,4 +1,5 @@
 "Training end to end: SIGKILL in epoch 3 and resume, thermal stop with checkpoint, the CLI, and papermill from the repo root."
+
 import json, os, signal, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
@@ -7,17 +8,20 @@ from conftest import ROOT, bin_path
 from fints_scaling.device import ThermalGuard, ThermalStop
 from fints_scaling.train import results_path, run_training
 
-DATA = ROOT/"data/processed/v1/SP500_dataset_c.parquet"
+DATA = ROOT / "data/processed/v1/SP500_dataset_c.parquet"
 HP = {"epochs": 6, "patience": 100, "batch_size": 64, "learning_rate": 1e-3}
+
 
 @pytest.fixture
 def config(root):
-    p = root/"exp.yaml"
+    p = root / "exp.yaml"
     p.write_text(f"data_path: {DATA}\ntask: threshold_1pct\nhorizon: 1\nseed: 7\n")
     return p
 
+
 def train(config, root, **kw):
     return run_training(config, "20K", hyperparameters=HP, wandb_mode="disabled", progress=False, root=root, **kw)
+
 
 def test_killed_run_resumes_and_matches_an_uninterrupted_one(config, root):
     script = textwrap.dedent(f"""
@@ -32,8 +36,8 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(config, root):
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "FINTS_ROOT": str(root)})
     assert p.returncode == -signal.SIGKILL, p.stderr
     out = results_path("exp", "20K", root=root)
-    assert not out.exists() and not list(out.parent.glob("*")) if out.parent.exists() else True    # no JSON, not even a partial one
-    last = torch.load(root/"outputs/checkpoints/exp/20K/last.pt", weights_only=True)
+    assert not out.exists() and not list(out.parent.glob("*")) if out.parent.exists() else True  # no JSON, not even a partial one
+    last = torch.load(root / "outputs/checkpoints/exp/20K/last.pt", weights_only=True)
     assert last["epoch"] == 2 and len(last["history"]) == 2
 
     resumed = train(config, root)
@@ -41,55 +45,99 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(config, root):
     assert json.loads(out.read_text())["metrics"] == resumed["metrics"]
     assert {"seed", "config", "data_md5", "package_versions", "git_commit", "architecture", "hyperparameters", "params"} <= set(resumed)
 
-    clean = train(config, root, fresh=True)                          # the same run, never killed
+    clean = train(config, root, fresh=True)  # the same run, never killed
     assert clean["resumed_from_epoch"] is None
     assert [round(h["val_loss"], 6) for h in clean["history"]] == [round(h["val_loss"], 6) for h in resumed["history"]]
     assert clean["metrics"]["test"] == resumed["metrics"]["test"]
 
+
 def test_thermal_stop_saves_a_checkpoint(config, root):
     temps = iter([60.0, 60.0, 97.0])
     guard = ThermalGuard(providers={"fake": lambda: next(temps)}, sleep=lambda s: None)
-    with pytest.raises(ThermalStop, match="state saved"): train(config, root, guard=guard)
-    assert torch.load(root/"outputs/checkpoints/exp/20K/last.pt", weights_only=True)["epoch"] == 2
+    with pytest.raises(ThermalStop, match="state saved"):
+        train(config, root, guard=guard)
+    assert torch.load(root / "outputs/checkpoints/exp/20K/last.pt", weights_only=True)["epoch"] == 2
     assert not results_path("exp", "20K", root=root).exists()
     assert [e["status"] for e in guard.events] == ["ok", "ok", "stop"]
 
+
 def test_cli_trains_and_reports_bad_input(config, root):
     env = {**os.environ, "FINTS_ROOT": str(root)}
-    ok = subprocess.run([bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "2", "--wandb-mode", "disabled"],
-                        capture_output=True, text=True, env=env)
+    ok = subprocess.run(
+        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "2", "--wandb-mode", "disabled"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert ok.returncode == 0, ok.stderr
     assert Path(ok.stdout.strip().splitlines()[-1]) == results_path("exp", "20K", root=root)
-    for args, msg in ((["--budget", "1K"], "no architecture lies within 5% of budget '1K'"),
-                      (["--task", "threshold_4pct"], "unknown task 'threshold_4pct'"),
-                      (["--horizon", "4"], "unknown horizon 4")):
-        bad = subprocess.run([bin_path("fints-train"), "--config", str(config), "--wandb-mode", "disabled", *args], capture_output=True, text=True, env=env)
+    for args, msg in (
+        (["--budget", "1K"], "no architecture lies within 5% of budget '1K'"),
+        (["--task", "threshold_4pct"], "unknown task 'threshold_4pct'"),
+        (["--horizon", "4"], "unknown horizon 4"),
+    ):
+        bad = subprocess.run(
+            [bin_path("fints-train"), "--config", str(config), "--wandb-mode", "disabled", *args], capture_output=True, text=True, env=env
+        )
         assert bad.returncode == 2 and msg in bad.stderr, bad.stderr
 
+
 def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
-    out = tmp_path/"train_30K_threshold_1pct.ipynb"
-    for d in ("data", "configs"): (root/d).symlink_to(ROOT/d)
-    env = {**os.environ, "FINTS_ROOT": str(root)}                     # outputs go to the scratch root, not the repo's outputs/
-    p = subprocess.run([bin_path("papermill"), "nbs/04_train.ipynb", str(out), "-p", "budget", "30K", "-p", "task", "threshold_1pct",
-                        "-p", "wandb_mode", "disabled", "--no-progress-bar"], cwd=ROOT, capture_output=True, text=True, env=env)
+    out = tmp_path / "train_30K_threshold_1pct.ipynb"
+    for d in ("data", "configs"):
+        (root / d).symlink_to(ROOT / d)
+    env = {**os.environ, "FINTS_ROOT": str(root)}  # outputs go to the scratch root, not the repo's outputs/
+    p = subprocess.run(
+        [
+            bin_path("papermill"),
+            "nbs/04_train.ipynb",
+            str(out),
+            "-p",
+            "budget",
+            "30K",
+            "-p",
+            "task",
+            "threshold_1pct",
+            "-p",
+            "wandb_mode",
+            "disabled",
+            "--no-progress-bar",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads(results_path("spy_daily_threshold_1pct", "30K", root=root).read_text())
     assert r["budget"] == "30K" and abs(r["params"] / 30_000 - 1) <= 0.05
     assert "Test AUC margin over 0.5" in out.read_text()
 
+
 def test_one_run_one_writer_wait_and_stale_locks(config, root):
-    lock = root/"outputs/checkpoints/exp/20K/run.lock"; lock.parent.mkdir(parents=True)
-    hold = lambda seconds: subprocess.Popen([sys.executable, "-c", f"import fcntl, os, time; f = open({str(lock)!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
-                                             f"f.truncate(0); f.write(f'PID {{os.getpid()}} on test'); f.flush(); print('held', flush=True); time.sleep({seconds})"],
-                                            stdout=subprocess.PIPE, text=True)
-    dead = hold(600); assert dead.stdout.readline().strip() == "held"
-    dead.kill(); dead.wait()                                         # killed while holding: its lock file stays, its lock does not
+    lock = root / "outputs/checkpoints/exp/20K/run.lock"
+    lock.parent.mkdir(parents=True)
+    hold = lambda seconds: subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import fcntl, os, time; f = open({str(lock)!r}, 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+            f"f.truncate(0); f.write(f'PID {{os.getpid()}} on test'); f.flush(); print('held', flush=True); time.sleep({seconds})",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    dead = hold(600)
+    assert dead.stdout.readline().strip() == "held"
+    dead.kill()
+    dead.wait()  # killed while holding: its lock file stays, its lock does not
     assert train(config, root, fresh=True)["epochs"] == 6
 
-    busy = hold(20); assert busy.stdout.readline().strip() == "held"
+    busy = hold(20)
+    assert busy.stdout.readline().strip() == "held"
     env = {**os.environ, "FINTS_ROOT": str(root)}
     cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", "--wandb-mode", "disabled", "--no-mlflow"]
     refused = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and f"is in use by PID {busy.pid}" in refused.stderr, refused.stderr
     queued = subprocess.run([*cmd, "--wait"], capture_output=True, text=True, env=env)
-    assert queued.returncode == 0 and busy.poll() is not None, queued.stderr            # it ran once the holder was gone
+    assert queued.returncode == 0 and busy.poll() is not None, queued.stderr  # it ran once the holder was gone
