@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
-import yaml
 from .resample import TIMESCALES
 from .checks import check_fields
-from .storage import project_root
+from .storage import project_root, read_yaml
 from .splits import MODES
 from .tasks import HORIZONS, parse_task
 from .windows import NORMS
@@ -98,12 +97,7 @@ def timescale_file(path: Path, timescale: str) -> Path:
 def load_experiment_config(path, root: Path | None = None, check_data: bool = True) -> ExperimentConfig:
     "Read and validate an experiment YAML; the experiment's name is the file's stem."
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such experiment config")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from e
+    doc = read_yaml(path, "experiment config")
     if not isinstance(doc, dict):
         raise ValueError(f"{path}: expected a mapping of settings, got {type(doc).__name__}")
     known = {f.name for f in fields(ExperimentConfig)} - {"name"}

@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 import optuna
 import torch
-import yaml
 from tqdm.auto import tqdm
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -22,7 +21,7 @@ from .device import ThermalGuard, ThermalStop, choose_device
 from .checks import check_count, check_positive, count, positive, run_command
 from .model import build_model, canonical_budget, model_config
 from .splits import get_hpo_subset
-from .storage import file_lock, project_root, write_json_atomic
+from .storage import file_lock, project_root, read_yaml, write_json_atomic
 from .tracking import Tracker
 from .train import Hyperparameters, Trainer, prepare_experiment, seed_everything
 
@@ -104,14 +103,7 @@ def check_search_space(doc, where: str = "search space") -> dict:
 
 def load_search_space(path) -> dict:
     "Read and check a search-space YAML: {'search_space': {...}, 'pruning': {...}, 'n_trials', 'timeout_hours', 'direction'}."
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such search-space file")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-    return check_search_space(doc, str(path))
+    return check_search_space(read_yaml(path, "search-space file"), str(path))
 
 
 def cap_epochs(space: dict, max_epochs: int | None) -> dict:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
+import yaml
 
 # %% auto #0
 __all__ = ['READERS', 'ENTRY_FIELDS', 'project_root', 'DataPaths', 'atomic_path', 'write_json_atomic', 'write_parquet_atomic',
-           'file_md5', 'read_table', 'Locked', 'file_lock', 'ManifestError', 'Manifest', 'write_dataset',
+           'file_md5', 'read_table', 'read_yaml', 'Locked', 'file_lock', 'ManifestError', 'Manifest', 'write_dataset',
            'verify_data_file']
 
 # %% ../nbs/foundations/01_storage.ipynb #64d718f0
@@ -126,6 +127,17 @@ def read_table(path) -> pd.DataFrame:
     except Exception as e:  # pyarrow, the CSV parser and the codecs each raise their own kinds
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ValueError(f"{path}: not a readable {path.suffix.lower().lstrip('.')} file ({reason})") from e
+
+
+def read_yaml(path, what: str = "YAML file"):
+    "The YAML document at `path`; FileNotFoundError or ValueError naming the file, and `what` it should be, when it is missing or not YAML."
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
 
 # %% ../nbs/foundations/01_storage.ipynb #5d1e0a05
 class Locked(OSError):
