@@ -159,18 +159,20 @@ def data_dictionary_markdown(paths: DataPaths | None = None) -> str:
     return "".join(out)
 
 
-def generate_data_dictionary(output_path="docs/data_dictionary.md", paths: DataPaths | None = None, force: bool = False) -> Path:
-    "Write the data dictionary to `output_path` (relative to the project root); skipped if newer than every data file unless `force`."
+def generate_data_dictionary(
+    output_path="docs/data_dictionary.md", paths: DataPaths | None = None, force: bool = False
+) -> tuple[Path, bool]:
+    "Write the dictionary to `output_path` (under the root) unless newer than all data and not `force`; the path, and if it was written."
     paths = paths or DataPaths.default()
     out = Path(output_path) if Path(output_path).is_absolute() else paths.root / output_path
     if out.is_dir():
         raise IsADirectoryError(f"{out}: is a folder; give the file to write, such as {out / 'data_dictionary.md'}")
     newest = max([f.stat().st_mtime for f in data_files(paths)] + [paths.manifest.stat().st_mtime if paths.manifest.exists() else 0])
     if out.exists() and out.stat().st_mtime > newest and not force:
-        return out
+        return out, False
     with atomic_path(out) as tmp:
         tmp.write_text(data_dictionary_markdown(paths))
-    return out
+    return out, True
 
 
 def data_dictionary_cli(argv=None) -> int:
@@ -182,14 +184,7 @@ def data_dictionary_cli(argv=None) -> int:
     args = ap.parse_args(argv)
 
     def main():
-        paths = DataPaths.default(args.root)
-        target = Path(args.output) if Path(args.output).is_absolute() else paths.root / args.output
-        before = target.stat().st_mtime_ns if target.is_file() else None
-        out = generate_data_dictionary(args.output, paths, args.force)
-        print(
-            f"wrote {out}"
-            if out.stat().st_mtime_ns != before
-            else f"{out} is newer than every data file: left as it is (--force rewrites it)"
-        )
+        out, written = generate_data_dictionary(args.output, DataPaths.default(args.root), args.force)
+        print(f"wrote {out}" if written else f"{out} is newer than every data file: left as it is (--force rewrites it)")
 
     return run_command("fints-data-dictionary", main)

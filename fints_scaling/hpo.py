@@ -402,10 +402,9 @@ def optimize(
     on_stop=None,
     progress: bool = True,
     poll_seconds: float = 2.0,
-    tags: dict | None = None,
     storage: RDBStorage | None = None,
 ):
-    "Run trials one at a time until `study` holds `n_trials` finished ones (all workers) or the timeout passes; `tags` go on each trial."
+    "Run trials one at a time until `study` holds `n_trials` finished ones (all workers) or the timeout passes; each records its process."
     deadline = time.monotonic() + timeout_hours * 3600 if timeout_hours else float("inf")
     bar = None
     while time.monotonic() < deadline:
@@ -427,8 +426,7 @@ def optimize(
 
             def tagged(trial):
                 claim.close()  # the trial is in storage, RUNNING: others count it now
-                for k, v in (tags or {}).items():
-                    trial.set_user_attr(k, v)
+                trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
                 return objective(trial)
 
             study.optimize(tagged, n_trials=1, catch=())
@@ -530,7 +528,6 @@ def run_hpo(
         guard,
         stop,
         progress,
-        tags={"worker": f"{socket.gethostname()}:{os.getpid()}"},
         storage=rdb,
     )
     return json.loads(save_best_params(study, cfg.name, budget, root=root).read_text())
@@ -598,7 +595,6 @@ def run_worker(
         timeout_hours,
         guard,
         progress=progress,
-        tags={"worker": f"{socket.gethostname()}:{os.getpid()}"},
         storage=rdb,
     )
     return len(study.trials) - before

@@ -107,7 +107,7 @@ class Hyperparameters:
             ),
         ):
             if not ok:
-                raise ValueError(f"hyperparameter {f} has an invalid value {getattr(self, f)!r} (must be {rule})")
+                raise ValueError(f"hyperparameters: {f} has an invalid value {getattr(self, f)!r} (must be {rule})")
 
     @classmethod
     def from_dict(cls, d: dict | None, source: str = "hyperparameters") -> "Hyperparameters":
@@ -117,7 +117,7 @@ class Hyperparameters:
         try:
             return cls(**(d or {}))
         except ValueError as e:
-            raise ValueError(f"{source}: {e}") from None
+            raise ValueError(f"{source}: {str(e).removeprefix('hyperparameters: ')}") from None
 
 
 def load_hyperparameters(path) -> tuple[Hyperparameters, dict]:
@@ -580,12 +580,9 @@ def _pos_weight(text: str) -> float | str:
     if text == "auto":
         return text
     try:
-        value = float(text)
+        return float(text)  # its range is checked by Hyperparameters, with the others
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number > 0, got {text!r}")
-    return value
 
 
 HP_ARGS = {

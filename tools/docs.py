@@ -11,7 +11,7 @@ Quarto-flavoured markdown Quarto would read (the same cell directives honoured),
 The README is GitHub markdown, not Quarto's: without Quarto, nbconvert's markdown exporter writes it.
 """
 
-import base64, html, os, re, shutil
+import base64, html, itertools, os, re, shutil
 from pathlib import Path
 import nbformat
 import yaml
@@ -133,7 +133,7 @@ def page_path(nb_rel: Path, meta: dict) -> Path:
     return nb_rel.parent / meta.get("output-file", nb_rel.with_suffix(".html").name)
 
 
-def _sidebar(cfg, pages: dict, here: Path) -> str:
+def _sidebar(cfg, nav: list, pages: dict, here: Path) -> str:
     "The navigation of nbs/sidebar.yml, with links relative to the page `here`."
     up = "../" * len(here.parent.parts)
 
@@ -147,7 +147,6 @@ def _sidebar(cfg, pages: dict, here: Path) -> str:
                 out.append(f'<a href="{up}{page.as_posix()}"{" class=here" if page == here else ""}>{html.escape(title)}</a>')
         return "".join(out)
 
-    nav = yaml.safe_load((cfg.nbs_path / "sidebar.yml").read_text())["website"]["sidebar"]["contents"]
     return f'<nav id="sidebar"><div class="brand">{html.escape(cfg.title)}</div>{items(nav)}</nav>'
 
 
@@ -159,17 +158,20 @@ def render_pandoc(cfg, cache: Path, nbs: list, out: Path) -> list[Path]:
     out.mkdir(parents=True)
     (out / "styles.css").write_text(CSS)
     books = {nb.relative_to(cache): nbformat.read(nb, as_version=4) for nb in nbs}
-    pages = {rel: (page_path(rel, front_matter(nb)), front_matter(nb).get("title", rel.stem)) for rel, nb in books.items()}
+    metas = {rel: front_matter(nb) for rel, nb in books.items()}
+    pages = {rel: (page_path(rel, meta), meta.get("title", rel.stem)) for rel, meta in metas.items()}
+    nav = yaml.safe_load((cfg.nbs_path / "sidebar.yml").read_text())["website"]["sidebar"]["contents"]
+    template, meta_file = cache / "_pandoc_template.html", cache / "_pandoc_meta.yaml"  # metadata through a file: read as markdown
+    template.write_text(TEMPLATE)
     links = {rel.as_posix(): page.as_posix() for rel, (page, _) in pages.items()}
     site_url = yaml.safe_load((cfg.nbs_path / "nbdev.yml").read_text())["website"]["site-url"].rstrip("/")
     written = []
     for rel, nb in books.items():
         page, title = pages[rel]
-        shots = []
+        shots = itertools.count()
 
         def image(png: bytes) -> str:
-            name = f"{page.stem}_{len(shots)}.png"
-            shots.append(name)
+            name = f"{page.stem}_{next(shots)}.png"
             (out / page.parent / "figures").mkdir(parents=True, exist_ok=True)
             (out / page.parent / "figures" / name).write_bytes(png)
             return f"figures/{name}"
@@ -183,14 +185,13 @@ def render_pandoc(cfg, cache: Path, nbs: list, out: Path) -> list[Path]:
                 return m.group(0)
             return f"]({os.path.relpath(links[target], page.parent.as_posix() or '.')}{m.group(3) or ''})"
 
-        body = re.sub(r"\]\(((?!https?:)([^)#\s]+\.ipynb))(#[^)]*)?\)", lambda m: relink(m), body)
+        body = re.sub(r"\]\(((?!https?:)([^)#\s]+\.ipynb))(#[^)]*)?\)", relink, body)
         body = body.replace(f"]({site_url}/", "](" + ("../" * len(page.parent.parts) or "./"))  # nbdev's symbol links: to these pages
-        meta_file = cache / "_pandoc_meta.yaml"  # through a file, so the title and subtitle are read as markdown
         meta_file.write_text(
             yaml.safe_dump(
                 {
                     "title": title,
-                    "subtitle": front_matter(nb).get("description", ""),
+                    "subtitle": metas[rel].get("description", ""),
                     "pagetitle": f"{title} | {cfg.title}",
                     "css": "../" * len(page.parent.parts) + "styles.css",
                 }
@@ -207,23 +208,17 @@ def render_pandoc(cfg, cache: Path, nbs: list, out: Path) -> list[Path]:
                 "--section-divs",
                 "--syntax-highlighting=pygments",
                 "--template",
-                str(_template(cache)),
+                str(template),
                 "--metadata-file",
                 str(meta_file),
                 "-V",
-                f"include-before={_sidebar(cfg, pages, page)}",
+                f"include-before={_sidebar(cfg, nav, pages, page)}",
             ],
         )
         (out / page).parent.mkdir(parents=True, exist_ok=True)
         (out / page).write_text(html_page)
         written.append(page)
     return written
-
-
-def _template(cache: Path) -> Path:
-    p = cache / "_pandoc_template.html"
-    p.write_text(TEMPLATE)
-    return p
 
 
 def site(only="", out=None):
