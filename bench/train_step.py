@@ -12,7 +12,7 @@ import torch
 from fints_scaling.device import amp_dtype, choose_device
 from fints_scaling.model import build_model, count_parameters, model_config
 from fints_scaling.splits import ChunkSplitter
-from fints_scaling.train import Hyperparameters, Trainer
+from fints_scaling.trainer import Hyperparameters, Trainer
 from fints_scaling.windows import TensorWindows
 
 ap = argparse.ArgumentParser()

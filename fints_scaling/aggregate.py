@@ -34,6 +34,8 @@ HPO_COLUMNS = [
     "borrowed_from",
     "timestamp",
 ]
+
+
 TRAINING_COLUMNS = [
     "experiment",
     "budget",
@@ -52,13 +54,15 @@ TRAINING_COLUMNS = [
     "training_time",
     "timestamp",
 ]
+
+
 CSV_COLUMNS = ["experiment", "budget", "params", "val_loss", "test_loss", "accuracy", "alpha_fit", "r_squared", "timestamp"]
 
 
 def _outputs(sub: str, d=None) -> Path:
     return Path(d) if d is not None else project_root() / "outputs" / sub
 
-
+# %% ../nbs/06_aggregate.ipynb #c825b1d6
 def aggregate_hpo_results(experiment_name: str | None = None, hpo_dir=None) -> pd.DataFrame:
     "One row per `{budget}_best.json` under `hpo_dir` (of one experiment, or all)."
     d = _outputs("hpo", hpo_dir)
@@ -81,7 +85,7 @@ def aggregate_hpo_results(experiment_name: str | None = None, hpo_dir=None) -> p
     df = pd.DataFrame(rows, columns=HPO_COLUMNS)
     return df.iloc[sorted(range(len(df)), key=lambda i: (df.experiment[i], parse_budget(df.budget[i])))].reset_index(drop=True)
 
-
+# %% ../nbs/06_aggregate.ipynb #de6def6c
 def aggregate_training_results(results_dir=None) -> pd.DataFrame:
     "One row per full-data results JSON under `results_dir`, every experiment."
     d = _outputs("results", results_dir)
@@ -138,7 +142,7 @@ def summarize_experiment(experiment_name: str, results_dir=None, hpo_dir=None) -
             out["scaling_factor"], out["scaling_from_to"] = float(v[lo] / v[hi]), [lo, hi]
     return out
 
-
+# %% ../nbs/06_aggregate.ipynb #9722c8a6
 def export_results_csv(output_path="outputs/results/all_results.csv", results_dir=None) -> Path:
     "Write every training run (one row per model seed) with its experiment's power-law alpha and R^2 on mean test loss to CSV."
     tr = aggregate_training_results(results_dir)
@@ -157,11 +161,11 @@ def export_results_csv(output_path="outputs/results/all_results.csv", results_di
         df.to_csv(tmp, index=False)
     return p
 
-
+# %% ../nbs/06_aggregate.ipynb #b6a25db6
 def _ci(ci, d: int = 4) -> str:
     return "no interval" if not ci else f"[{ci[0]:.{d}f}, {ci[1]:.{d}f}]"
 
-
+# %% ../nbs/06_aggregate.ipynb #0bfd78b1
 def _experiment_section(e: str, rep: dict, rel) -> list[str]:
     "The Markdown of one experiment: verdict, split, laws, comparisons, runs, figure."
     v, sp, fr = rep["verdict"], rep.get("split") or {}, rep.get("fit_results")
@@ -227,7 +231,7 @@ def _experiment_section(e: str, rep: dict, rel) -> list[str]:
         ]
     return lines + ["", f"![{e} scaling]({rel(rep['figure'])})", ""]
 
-
+# %% ../nbs/06_aggregate.ipynb #d1c9cb8e
 def generate_experiment_summary_report(
     output_path="outputs/results/summary_report.md", results_dir=None, hpo_dir=None, figures_dir="outputs/figures", n_boot: int = 1000
 ) -> Path:

@@ -29,6 +29,8 @@ COLUMN_INFO = {
     "Volume": ("OHLCV", "Shares (or index volume) traded over the bar"),
     **FEATURES,
 }
+
+
 STATS = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
 
 
@@ -42,7 +44,7 @@ def get_column_descriptions(columns, file_type: str = "") -> pd.DataFrame:
         rows.append({"column": c, "category": cat, "description": desc})
     return pd.DataFrame(rows)
 
-
+# %% ../nbs/02_data_dictionary.ipynb #01636b87
 def get_file_stats(filepath, paths: DataPaths | None = None) -> dict:
     "Path, shape, date range, MD5 and the manifest's id and source of a parquet file."
     paths = paths or DataPaths.default()
@@ -64,7 +66,7 @@ def get_file_stats(filepath, paths: DataPaths | None = None) -> dict:
         "frame": df,
     }
 
-
+# %% ../nbs/02_data_dictionary.ipynb #4746d7a8
 def format_statistics_table(df: pd.DataFrame) -> str:
     "Markdown table of `df.describe()` for its numeric columns, one row per column."
     num = df.select_dtypes("number")
@@ -99,6 +101,8 @@ VIX (data/raw/VIX.parquet) ──build_tier_c──► VIX_features_c
                             └──── inner join ────┴──► {T}_dataset_c   (Date + OHLCV + 20 + 8 = 34)
 ```
 """
+
+
 _GROUPS = ["OHLCV", "moving averages", "momentum", "volume", "volatility", "VIX"]
 
 
@@ -112,7 +116,7 @@ def data_files(paths: DataPaths) -> list[Path]:
     "Every parquet file in data/raw and data/processed/v1."
     return [p for folder in (paths.raw, paths.processed) if folder.exists() for p in sorted(folder.glob("*.parquet"))]
 
-
+# %% ../nbs/02_data_dictionary.ipynb #d17f90a4
 def data_dictionary_markdown(paths: DataPaths | None = None) -> str:
     "The whole data dictionary as markdown."
     paths = paths or DataPaths.default()
@@ -158,7 +162,7 @@ def data_dictionary_markdown(paths: DataPaths | None = None) -> str:
     out.append("\n## Appendix: every column\n\n" + _table(appendix))
     return "".join(out)
 
-
+# %% ../nbs/02_data_dictionary.ipynb #aa83b7ed
 def generate_data_dictionary(
     output_path="docs/data_dictionary.md", paths: DataPaths | None = None, force: bool = False
 ) -> tuple[Path, bool]:
@@ -174,7 +178,7 @@ def generate_data_dictionary(
         tmp.write_text(data_dictionary_markdown(paths))
     return out, True
 
-
+# %% ../nbs/02_data_dictionary.ipynb #3184baaf
 def data_dictionary_cli(argv=None) -> int:
     "`fints-data-dictionary [--output docs/data_dictionary.md] [--force]`"
     ap = argparse.ArgumentParser(prog="fints-data-dictionary", description="Write the data dictionary as markdown.")

@@ -16,14 +16,14 @@ import torch
 from tqdm.auto import tqdm
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
-from .config import ExperimentConfig, git_commit, load_experiment_config, package_versions
-from .device import ThermalGuard, ThermalStop, choose_device
+from .config import ExperimentConfig, experiment_config, git_commit, package_versions
+from .context import RunContext
+from .device import ThermalGuard, ThermalStop
 from .checks import check_count, check_positive, count, positive, run_command
 from .model import build_model, canonical_budget, model_config
-from .splits import get_hpo_subset
+from .splits import get_hpo_subset, prepare_experiment
 from .storage import file_lock, project_root, read_yaml, write_json_atomic
-from .tracking import Tracker
-from .train import Hyperparameters, Trainer, prepare_experiment, seed_everything
+from .trainer import Hyperparameters, Trainer, seed_everything
 
 log = logging.getLogger("fints_scaling")
 
@@ -35,8 +35,14 @@ __all__ = ['log', 'CONNECT_TIMEOUT', 'FINISHED', 'check_search_space', 'load_sea
 
 # %% ../nbs/03_hpo.ipynb #d7ee8913
 _TYPES = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high", "step"), "categorical": ("choices",)}
+
+
 _REQUIRED = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high"), "categorical": ("choices",)}
+
+
 _TOP = {"search_space", "pruning", "n_trials", "timeout_hours", "direction"}
+
+
 _PRUNING = {"enabled": bool, "patience": int, "min_trials": int}
 
 
@@ -71,7 +77,7 @@ def _check_entry(name: str, spec) -> None:
         except ValueError as e:
             raise ValueError(f"{name}: {kind} can give {v!r}, but {str(e).removeprefix('hyperparameters: ')}") from None
 
-
+# %% ../nbs/03_hpo.ipynb #18b7ba39
 def check_search_space(doc, where: str = "search space") -> dict:
     "`doc` with its defaults filled in, after checking every key, type and bound; a ValueError naming `where` and the entry otherwise."
     if not isinstance(doc, dict) or not isinstance(doc.get("search_space"), dict) or not doc["search_space"]:
@@ -100,12 +106,15 @@ def check_search_space(doc, where: str = "search space") -> dict:
         raise ValueError(f"{where}: {e}") from None
     return {**doc, "pruning": pruning, "direction": doc.get("direction", "minimize")}
 
-
-def load_search_space(path) -> dict:
-    "Read and check a search-space YAML: {'search_space': {...}, 'pruning': {...}, 'n_trials', 'timeout_hours', 'direction'}."
+# %% ../nbs/03_hpo.ipynb #776a61a7
+def load_search_space(path, root: Path | None = None) -> dict:
+    "Read and check a search-space YAML; a relative `path` that does not exist here is taken from the project `root`."
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = Path(root or project_root()) / path
     return check_search_space(read_yaml(path, "search-space file"), str(path))
 
-
+# %% ../nbs/03_hpo.ipynb #093a98c9
 def cap_epochs(space: dict, max_epochs: int | None) -> dict:
     "The search space with `epochs` limited to `max_epochs` (smoke runs); unchanged for None."
     if max_epochs is None:
@@ -124,7 +133,7 @@ def cap_epochs(space: dict, max_epochs: int | None) -> dict:
         else {"type": "categorical", "choices": [max_epochs]},
     }
 
-
+# %% ../nbs/03_hpo.ipynb #d2b8b69f
 def suggest(trial: optuna.Trial, space: dict) -> dict:
     "Sample one value per entry of `space` from `trial`."
     out = {}
@@ -146,8 +155,10 @@ def default_storage(root: Path | None = None) -> str:
     p.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{p}"
 
-
+# %% ../nbs/03_hpo.ipynb #16929975
 CONNECT_TIMEOUT = 5  # seconds a database server gets to answer before a storage URL counts as unreachable
+
+
 _RACE = ("already exists", "duplicate key", "unique constraint", "database is locked")  # losing the race to create Optuna's tables
 
 
@@ -174,12 +185,12 @@ def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace
                 raise ValueError(f"storage {url!r}: cannot open it ({reason}); check the URL, the server and its credentials") from None
             time.sleep(1 + attempt)
 
-
+# %% ../nbs/03_hpo.ipynb #7e264dbe
 def startup_trials(n_trials: int) -> int:
     "Random trials before TPE models the space (and completed trials before pruning): a quarter of the study, at least 2."
     return max(2, n_trials // 4)
 
-
+# %% ../nbs/03_hpo.ipynb #a05ef866
 def make_pruner(pruning: dict | None, n_trials: int | None = None) -> optuna.pruners.BasePruner:
     "Median pruning on val loss once `min_trials` trials (at most `startup_trials(n_trials)`) completed and a trial ran `patience` epochs."
     if not pruning or not pruning.get("enabled"):
@@ -187,12 +198,12 @@ def make_pruner(pruning: dict | None, n_trials: int | None = None) -> optuna.pru
     startup = pruning.get("min_trials", 10) if n_trials is None else min(pruning.get("min_trials", 10), startup_trials(n_trials))
     return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=pruning.get("patience", 0))
 
-
+# %% ../nbs/03_hpo.ipynb #5ed90582
 def sampler_seed(seed: int, budget: str, trial_number: int) -> int:
     "The TPE seed of one trial: reproducible, and different for every config seed, budget and trial number."
     return int(hashlib.sha256(f"{seed}:{budget}:{trial_number}".encode()).hexdigest()[:8], 16)
 
-
+# %% ../nbs/03_hpo.ipynb #8b4fb4b2
 class TrialSeededSampler(optuna.samplers.BaseSampler):
     "TPE whose random state is set afresh for each trial from `sampler_seed(seed, budget, trial number)`."
 
@@ -216,7 +227,7 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
     def after_trial(self, study, trial, state, values):
         self.tpe.after_trial(study, trial, state, values)
 
-
+# %% ../nbs/03_hpo.ipynb #99a72574
 def create_study(
     experiment_name: str,
     budget: str,
@@ -232,72 +243,54 @@ def create_study(
     )
 
 # %% ../nbs/03_hpo.ipynb #9f7dfe8f
+def _train_trial(trial: optuna.Trial, hp: Hyperparameters, data, subset: torch.Tensor, budget: str, ctx: RunContext) -> dict:
+    "Train the trial's model on the HPO subset, reporting val loss per epoch to the pruner; the trainer's record."
+    cfg = data.config
+    arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=ctx.root)
+    seed_everything(cfg.model_seed + trial.number)
+    model = build_model(arch, ctx.torch_device)
+
+    def report(event, info):
+        if event != "epoch_end":
+            return
+        trial.report(info["metrics"]["val_loss"], info["epoch"])
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {info['epoch']}")
+
+    settings = {"params": asdict(hp), "architecture": asdict(arch), "trial": trial.number}
+    tags = {"budget": budget, "task": cfg.task, "kind": "hpo"}
+    name, group = f"{trial.study.study_name}_trial{trial.number}", trial.study.study_name
+    with ctx.tracker(name, settings, project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=group, tags=tags) as tracker:
+        seed = cfg.model_seed + trial.number
+        trainer = Trainer(model, data.windows, hp, seed, subset, tracker=tracker, callbacks=[report], amp=ctx.amp, progress=False)
+        for k in ("batch_size", "warmup_steps"):
+            trial.set_user_attr(f"{k}_effective", getattr(trainer, k))
+        try:
+            rec = trainer.fit()
+        except optuna.TrialPruned:
+            tracker.log_summary({"state": "pruned", "epochs": trainer.epoch})
+            raise
+        tracker.log_summary({"best_val_loss": rec["best_val_loss"], "best_epoch": rec["best_epoch"], "epochs": rec["epochs"]})
+    return rec
+
+
 def create_objective(
-    config_path,
-    budget: str,
-    search_space: dict,
-    task: str | None = None,
-    horizon: int | None = None,
-    timescale: str | None = None,
-    device: str = "auto",
-    fixed: dict | None = None,
-    wandb_mode: str | None = None,
-    mlflow: bool = True,
-    mlflow_uri: str | None = None,
-    progress: bool = False,
-    experiment: str | None = None,
-    verify: bool = True,
-    root: Path | None = None,
+    config: ExperimentConfig | str | Path,  # the experiment, or the path of its YAML
+    budget: str,  # parameter budget of the model, e.g. "2M"
+    search_space: dict,  # a search space from `load_search_space`, or its `search_space` mapping
+    fixed: dict | None = None,  # hyperparameters every trial keeps
+    ctx: RunContext | None = None,  # root, device, tracking and data verification
 ):
     "Objective(trial) -> best val loss of a model trained with the trial's hyperparameters on the HPO subset."
-    root = Path(root or project_root())
-    cfg = config_path if isinstance(config_path, ExperimentConfig) else load_experiment_config(config_path, root, check_data=False)
-    cfg = cfg.with_overrides(task=task, horizon=horizon, timescale=timescale)
-    if experiment:
-        cfg = replace(cfg, name=experiment)
+    ctx = ctx or RunContext()
+    cfg = experiment_config(config, ctx.root)
     space = search_space.get("search_space", search_space)
-    dev = choose_device(device)
-    data = prepare_experiment(cfg, dev, root, verify)
-    subset = torch.as_tensor(get_hpo_subset(data.splits, cfg.hpo_train_fraction, cfg.seed), device=dev)
+    data = prepare_experiment(cfg, ctx)
+    subset = torch.as_tensor(get_hpo_subset(data.splits, cfg.hpo_train_fraction, cfg.seed), device=ctx.torch_device)
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("sampler_seed", sampler_seed(cfg.seed, budget, trial.number))
-        hp = Hyperparameters.from_dict({**(fixed or {}), **suggest(trial, space)})
-        arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=root)
-        seed_everything(cfg.model_seed + trial.number)
-        model = build_model(arch, dev)
-
-        def report(event, info):
-            if event != "epoch_end":
-                return
-            trial.report(info["metrics"]["val_loss"], info["epoch"])
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {info['epoch']}")
-
-        name = f"{trial.study.study_name}_trial{trial.number}"
-        with Tracker(
-            name,
-            {"params": asdict(hp), "architecture": asdict(arch), "trial": trial.number},
-            project=cfg.wandb_project,
-            experiment=cfg.mlflow_experiment,
-            group=trial.study.study_name,
-            wandb_mode=wandb_mode,
-            mlflow=mlflow,
-            mlflow_uri=mlflow_uri,
-            root=root,
-            tags={"budget": budget, "task": cfg.task, "kind": "hpo"},
-        ) as tracker:
-            trainer = Trainer(
-                model, data.windows, hp, cfg.model_seed + trial.number, subset, tracker=tracker, callbacks=[report], progress=progress
-            )
-            for k in ("batch_size", "warmup_steps"):
-                trial.set_user_attr(f"{k}_effective", getattr(trainer, k))
-            try:
-                rec = trainer.fit()
-            except optuna.TrialPruned:
-                tracker.log_summary({"state": "pruned", "epochs": trainer.epoch})
-                raise
-            tracker.log_summary({"best_val_loss": rec["best_val_loss"], "best_epoch": rec["best_epoch"], "epochs": rec["epochs"]})
+        rec = _train_trial(trial, Hyperparameters.from_dict({**(fixed or {}), **suggest(trial, space)}), data, subset, budget, ctx)
         for k, v in (("best_epoch", rec["best_epoch"]), ("epochs_run", rec["epochs"]), ("converged", rec["converged"])):
             trial.set_user_attr(k, v)
         return rec["best_val_loss"]
@@ -392,7 +385,7 @@ def claim_lock(storage: RDBStorage | None, study_name: str):
     else:
         yield
 
-
+# %% ../nbs/03_hpo.ipynb #2598b9d3
 def optimize(
     study: optuna.Study,
     objective,
@@ -438,7 +431,7 @@ def optimize(
     if bar is not None:
         bar.close()
 
-
+# %% ../nbs/03_hpo.ipynb #fc3d0886
 def _check_study(study: optuna.Study, attrs: dict, storage: str):
     "Refuse to add trials to a study that was started with other settings (search space, trial target, config, data)."
     old = study.user_attrs
@@ -452,60 +445,9 @@ def _check_study(study: optuna.Study, attrs: dict, storage: str):
             f"rerun with --fresh (fresh=True) to delete it and start over, or give --experiment a new name"
         )
 
-
-def run_hpo(
-    config_path,
-    budget: str,
-    n_trials: int = 50,
-    timeout_hours: float = 4.0,
-    search_space_path="configs/hpo/default_search.yaml",
-    storage: str | None = None,
-    task: str | None = None,
-    horizon: int | None = None,
-    timescale: str | None = None,
-    max_epochs: int | None = None,
-    fixed: dict | None = None,
-    device: str = "auto",
-    wandb_mode: str | None = None,
-    mlflow: bool = True,
-    mlflow_uri: str | None = None,
-    guard: ThermalGuard | None = None,
-    fresh: bool = False,
-    heartbeat_interval: int = 30,
-    grace_period: int = 120,
-    progress: bool = True,
-    experiment: str | None = None,
-    verify: bool = True,
-    root: Path | None = None,
-) -> dict:
-    "Tune `budget` on an experiment; returns the best-params record (also written to outputs/hpo/{experiment}/{budget}_best.json)."
-    root, budget = Path(root or project_root()), canonical_budget(budget)
-    check_count(n_trials, "n_trials")
-    check_positive(timeout_hours, "timeout_hours")
-    sp_path = Path(search_space_path)
-    sp = load_search_space(sp_path if sp_path.is_absolute() or sp_path.exists() else root / sp_path)
-    space = cap_epochs(sp["search_space"], max_epochs)
-    Hyperparameters.from_dict(fixed, "fixed hyperparameters")
-    objective = create_objective(
-        config_path,
-        budget,
-        space,
-        task,
-        horizon,
-        timescale,
-        device,
-        fixed,
-        wandb_mode,
-        mlflow,
-        mlflow_uri,
-        experiment=experiment,
-        verify=verify,
-        root=root,
-    )
-    cfg = objective.config
-    attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning")) | {"data_verified": verify}
-    url = storage or default_storage(root)
-    rdb = make_storage(url, heartbeat_interval, grace_period, root)
+# %% ../nbs/03_hpo.ipynb #3e301f9d
+def _open_study(cfg: ExperimentConfig, budget: str, url: str, rdb: RDBStorage, attrs: dict, sp: dict, fresh: bool) -> optuna.Study:
+    "The study of (experiment, budget): created, reopened when its settings are `attrs`, or deleted first when `fresh`."
     try:
         existing = optuna.load_study(study_name=f"{cfg.name}_{budget}", storage=rdb)
     except KeyError:
@@ -514,47 +456,54 @@ def run_hpo(
         optuna.delete_study(study_name=existing.study_name, storage=rdb)
     elif existing:
         _check_study(existing, attrs, url)  # before anything is written to it
-    study = create_study(
-        cfg.name, budget, rdb, sp["direction"], TrialSeededSampler(cfg.seed, budget, n_trials), make_pruner(sp.get("pruning"), n_trials)
-    )
+    n = attrs["n_trials"]
+    study = create_study(cfg.name, budget, rdb, sp["direction"], TrialSeededSampler(cfg.seed, budget, n), make_pruner(sp.get("pruning"), n))
     for k in sorted(attrs, key=lambda k: k == "config"):
         study.set_user_attr(k, attrs[k])  # config last: workers wait for it
-    stop = lambda: study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(study, cfg.name, budget, root=root)
-    optimize(
-        study,
-        objective,
-        n_trials,
-        timeout_hours,
-        guard,
-        stop,
-        progress,
-        storage=rdb,
-    )
-    return json.loads(save_best_params(study, cfg.name, budget, root=root).read_text())
+    return study
 
 
-def run_worker(
-    study_name: str,
-    storage: str,
-    n_trials: int | None = None,
-    timeout_hours: float | None = None,
-    device: str = "auto",
-    wandb_mode: str | None = None,
-    mlflow: bool = True,
-    mlflow_uri: str | None = None,
-    guard: ThermalGuard | None = None,
-    heartbeat_interval: int = 30,
-    grace_period: int = 120,
-    progress: bool = False,
-    wait_seconds: float = 0,
-    root: Path | None = None,
-) -> int:
-    "Join an existing study (waiting up to `wait_seconds` for it to appear) and run trials until it holds its target. Returns trials run."
-    if n_trials is not None:
-        check_count(n_trials, "n_trials")
-    if timeout_hours is not None:
-        check_positive(timeout_hours, "timeout_hours")
-    rdb, deadline = make_storage(storage, heartbeat_interval, grace_period, root), time.monotonic() + wait_seconds
+def run_hpo(
+    config: ExperimentConfig | str | Path,  # the experiment, or the path of its YAML
+    budget: str,  # parameter budget of the model, e.g. "2M"
+    *,
+    n_trials: int = 50,  # finished trials the study holds when done, counting every worker and earlier run
+    timeout_hours: float = 4.0,  # wall-clock limit of this process
+    search_space_path: str | Path = "configs/hpo/default_search.yaml",  # the search-space YAML
+    storage: str | None = None,  # Optuna storage URL (None: SQLite in outputs/hpo/)
+    task: str | None = None,  # another task than the config's
+    horizon: int | None = None,  # another horizon than the config's
+    timescale: str | None = None,  # another timescale than the config's
+    experiment: str | None = None,  # the experiment's name for the study and outputs (None: the config's)
+    max_epochs: int | None = None,  # cap on the search space's epochs (smoke runs)
+    fixed: dict | None = None,  # hyperparameters every trial keeps
+    fresh: bool = False,  # delete the study first
+    heartbeat_interval: int = 30,  # seconds between a running trial's heartbeats
+    grace_period: int = 120,  # seconds without a heartbeat before a trial counts as failed and is retried
+    guard: ThermalGuard | None = None,  # checked between trials
+    ctx: RunContext | None = None,  # root, device, tracking, data verification and progress bars
+) -> dict:
+    "Tune `budget` on an experiment; returns the best-params record (also written to outputs/hpo/{experiment}/{budget}_best.json)."
+    ctx, budget = ctx or RunContext(), canonical_budget(budget)
+    check_count(n_trials, "n_trials")
+    check_positive(timeout_hours, "timeout_hours")
+    sp = load_search_space(search_space_path, ctx.root)
+    space = cap_epochs(sp["search_space"], max_epochs)
+    Hyperparameters.from_dict(fixed, "fixed hyperparameters")
+    cfg = experiment_config(config, ctx.root, task=task, horizon=horizon, timescale=timescale, name=experiment)
+    objective = create_objective(cfg, budget, space, fixed, ctx)
+    attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning")) | {"data_verified": ctx.verify}
+    url = storage or default_storage(ctx.root)
+    rdb = make_storage(url, heartbeat_interval, grace_period, ctx.root)
+    study = _open_study(cfg, budget, url, rdb, attrs, sp, fresh)
+    stop = lambda: study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(study, cfg.name, budget, root=ctx.root)
+    optimize(study, objective, n_trials, timeout_hours, guard=guard, on_stop=stop, progress=ctx.progress, storage=rdb)
+    return json.loads(save_best_params(study, cfg.name, budget, root=ctx.root).read_text())
+
+# %% ../nbs/03_hpo.ipynb #14149f43
+def _wait_for_study(study_name: str, storage: str, rdb: RDBStorage, wait_seconds: float) -> dict:
+    "The user attributes of a study made by `run_hpo`, waiting up to `wait_seconds` for it to appear."
+    deadline = time.monotonic() + wait_seconds
     while True:
         try:
             attrs = optuna.load_study(study_name=study_name, storage=rdb).user_attrs
@@ -567,81 +516,79 @@ def run_worker(
         raise ValueError(f"no study {study_name!r} in {storage}")
     if "config" not in attrs:
         raise ValueError(f"study {study_name!r} was not created by fints-hpo (no config attribute)")
-    cfg, budget, space = ExperimentConfig(**attrs["config"]), attrs["budget"], attrs["search_space"]
-    target = attrs.get("n_trials", 50) if n_trials is None else n_trials
-    study = optuna.load_study(
-        study_name=study_name,
-        storage=rdb,
-        sampler=TrialSeededSampler(cfg.seed, budget, attrs.get("n_trials", target)),
-        pruner=make_pruner(attrs.get("pruning"), attrs.get("n_trials", target)),
-    )
-    objective = create_objective(
-        cfg,
-        budget,
-        space,
-        device=device,
-        fixed=attrs.get("fixed"),
-        wandb_mode=wandb_mode,
-        mlflow=mlflow,
-        mlflow_uri=mlflow_uri,
-        verify=attrs.get("data_verified", True),
-        root=root,
-    )
+    return attrs
+
+
+def run_worker(
+    study_name: str,  # the study to join
+    storage: str,  # its Optuna storage URL
+    *,
+    n_trials: int | None = None,  # finished trials the study should hold (None: the target it was created with)
+    timeout_hours: float | None = None,  # wall-clock limit of this worker
+    heartbeat_interval: int = 30,  # seconds between a running trial's heartbeats
+    grace_period: int = 120,  # seconds without a heartbeat before a trial counts as failed and is retried
+    wait_seconds: float = 0,  # how long to wait for the study to be created
+    guard: ThermalGuard | None = None,  # checked between trials
+    ctx: RunContext | None = None,  # device and tracking of this worker; data verification follows the study
+) -> int:
+    "Join an existing study and run trials until it holds its target. Returns the trials this worker ran."
+    if n_trials is not None:
+        check_count(n_trials, "n_trials")
+    if timeout_hours is not None:
+        check_positive(timeout_hours, "timeout_hours")
+    rdb = make_storage(storage, heartbeat_interval, grace_period, (ctx or RunContext()).root)
+    attrs = _wait_for_study(study_name, storage, rdb, wait_seconds)
+    ctx = replace(ctx or RunContext(), verify=attrs.get("data_verified", True))
+    cfg, budget, planned = ExperimentConfig(**attrs["config"]), attrs["budget"], attrs.get("n_trials", 50)
+    sampler, pruner = TrialSeededSampler(cfg.seed, budget, planned), make_pruner(attrs.get("pruning"), planned)
+    study = optuna.load_study(study_name=study_name, storage=rdb, sampler=sampler, pruner=pruner)
+    objective = create_objective(cfg, budget, attrs["search_space"], attrs.get("fixed"), ctx)
     before = len(study.trials)
-    optimize(
-        study,
-        objective,
-        target,
-        timeout_hours,
-        guard,
-        progress=progress,
-        storage=rdb,
-    )
+    optimize(study, objective, planned if n_trials is None else n_trials, timeout_hours, guard=guard, progress=ctx.progress, storage=rdb)
     return len(study.trials) - before
 
 # %% ../nbs/03_hpo.ipynb #2eff4633
+def _hpo_parser(prog: str, description: str, verify: bool) -> argparse.ArgumentParser:
+    "The flags `fints-hpo` and `fints-hpo worker` share."
+    ap = argparse.ArgumentParser(prog=prog, description=description)
+    ap.add_argument("--timeout", type=positive, help="hours")
+    ap.add_argument("--n-trials", type=count)
+    ap.add_argument("--heartbeat", type=count, default=30, help="seconds between trial heartbeats")
+    ap.add_argument("--grace", type=count, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried")
+    RunContext.add_arguments(ap, verify=verify)
+    return ap
+
+
+def _worker_cli(argv: list[str]) -> int:
+    ap = _hpo_parser("fints-hpo worker", "Add a worker to an existing study.", verify=False)
+    ap.add_argument("--study", required=True)
+    ap.add_argument("--storage", required=True)
+    ap.add_argument("--wait", type=float, default=0, help="seconds to wait for the study to be created")
+    a = ap.parse_args(argv)
+
+    def work():
+        n = run_worker(
+            study_name=a.study,
+            storage=a.storage,
+            n_trials=a.n_trials,
+            timeout_hours=a.timeout,
+            heartbeat_interval=a.heartbeat,
+            grace_period=a.grace,
+            wait_seconds=a.wait,
+            guard=ThermalGuard(),
+            ctx=RunContext.from_args(a),
+        )
+        print(f"{a.study}: this worker ran {n} trial(s)")
+
+    return run_command("fints-hpo worker", work, (ThermalStop,))
+
+# %% ../nbs/03_hpo.ipynb #ff953425
 def hpo_cli(argv=None) -> int:
-    "Command line for `run_hpo` and `run_worker`."
+    "Command line for `run_hpo`, and for `run_worker` after `worker`."
     argv = list(sys.argv[1:] if argv is None else argv)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--device", default="auto")
-    common.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
-    common.add_argument("--no-mlflow", action="store_true")
-    common.add_argument("--mlflow-uri")
-    common.add_argument("--root")
-    common.add_argument("--timeout", type=positive, help="hours")
-    common.add_argument("--n-trials", type=count)
-    common.add_argument("--heartbeat", type=count, default=30, help="seconds between trial heartbeats")
-    common.add_argument(
-        "--grace", type=count, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried"
-    )
     if argv[:1] == ["worker"]:
-        ap = argparse.ArgumentParser(prog="fints-hpo worker", parents=[common], description="Add a worker to an existing study.")
-        ap.add_argument("--study", required=True)
-        ap.add_argument("--storage", required=True)
-        ap.add_argument("--wait", type=float, default=0, help="seconds to wait for the study to be created")
-        a = ap.parse_args(argv[1:])
-
-        def work():
-            n = run_worker(
-                a.study,
-                a.storage,
-                a.n_trials,
-                a.timeout,
-                a.device,
-                a.wandb_mode,
-                not a.no_mlflow,
-                a.mlflow_uri,
-                ThermalGuard(),
-                a.heartbeat,
-                a.grace,
-                wait_seconds=a.wait,
-                root=a.root and Path(a.root),
-            )
-            print(f"{a.study}: this worker ran {n} trial(s)")
-
-        return run_command("fints-hpo worker", work, (ThermalStop,))
-    ap = argparse.ArgumentParser(prog="fints-hpo", parents=[common], description="Tune one budget on one experiment with Optuna.")
+        return _worker_cli(argv[1:])
+    ap = _hpo_parser("fints-hpo", "Tune one budget on one experiment with Optuna.", verify=True)
     ap.add_argument("--config", required=True)
     ap.add_argument("--budget", required=True)
     ap.add_argument("--search-space", default="configs/hpo/default_search.yaml")
@@ -651,41 +598,34 @@ def hpo_cli(argv=None) -> int:
     ap.add_argument("--timescale")
     ap.add_argument("--max-epochs", type=count, help="cap the epochs range of the search space (smoke runs)")
     ap.add_argument("--fresh", action="store_true", help="delete the study first")
-    ap.add_argument("--no-verify", action="store_true", help="tune on data no manifest vouches for (recorded in the study)")
     ap.add_argument("--experiment", help="experiment name for the study and outputs (default: the config's)")
     a = ap.parse_args(argv)
-    root = a.root and Path(a.root)
 
     def tune():
-        sp = load_search_space(Path(a.search_space) if Path(a.search_space).exists() else Path(root or project_root()) / a.search_space)
+        ctx = RunContext.from_args(a)
+        sp = load_search_space(a.search_space, ctx.root)
         best = run_hpo(
             a.config,
             a.budget,
-            sp.get("n_trials", 50) if a.n_trials is None else a.n_trials,
-            sp.get("timeout_hours", 4.0) if a.timeout is None else a.timeout,
-            a.search_space,
-            a.storage,
-            a.task,
-            a.horizon,
-            a.timescale,
-            a.max_epochs,
-            None,
-            a.device,
-            a.wandb_mode,
-            not a.no_mlflow,
-            a.mlflow_uri,
-            ThermalGuard(),
-            a.fresh,
-            a.heartbeat,
-            a.grace,
+            n_trials=sp.get("n_trials", 50) if a.n_trials is None else a.n_trials,
+            timeout_hours=sp.get("timeout_hours", 4.0) if a.timeout is None else a.timeout,
+            search_space_path=a.search_space,
+            storage=a.storage,
+            task=a.task,
+            horizon=a.horizon,
+            timescale=a.timescale,
             experiment=a.experiment,
-            verify=not a.no_verify,
-            root=root,
+            max_epochs=a.max_epochs,
+            fresh=a.fresh,
+            heartbeat_interval=a.heartbeat,
+            grace_period=a.grace,
+            guard=ThermalGuard(),
+            ctx=ctx,
         )
         print(
             f"{best['study_name']}: best val loss {best['best_value']:.4f} after {best['n_trials_completed']} completed, "
             f"{best['n_trials_pruned']} pruned; {best['best_params']}"
         )
-        print(hpo_best_path(best["experiment"], best["budget"], root))
+        print(hpo_best_path(best["experiment"], best["budget"], ctx.root))
 
     return run_command("fints-hpo", tune, (ThermalStop,))

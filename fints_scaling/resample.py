@@ -6,100 +6,19 @@ Docs: https://fints-scaling.github.io/fints_scaling/resample.html.md"""
 
 # %% ../nbs/00_resample.ipynb #59b7dfa3
 from __future__ import annotations
-import argparse, re
+import argparse
 from pathlib import Path
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+from .bars import RESAMPLED, get_freq_string, resample_ohlcv, timescale_path
 from .checks import run_command
 from .storage import DataPaths, Manifest, write_dataset
 from .sources import OHLCV, raw_path, read_raw, series_kind, validate_ohlcv
 
 # %% auto #0
-__all__ = ['TIMESCALES', 'RESAMPLED', 'get_freq_string', 'bar_end_dates', 'resample_ohlcv', 'check_no_lookahead',
-           'timescale_path', 'resample_timescale', 'default_calendar', 'resample_all', 'resample_cli']
-
-# %% ../nbs/00_resample.ipynb #9a6b51fc
-TIMESCALES = ("daily", "2d", "3d", "5d", "weekly")
-_FREQ = {"daily": "1D", "2d": "2D", "3d": "3D", "5d": "5D", "weekly": "W-FRI"}
-_N_DAYS = re.compile(r"^(\d+)D$")
-
-
-def get_freq_string(timescale: str) -> str:
-    "The frequency of a timescale: 'nD' for n trading days, 'W-FRI' for weeks ending on Friday."
-    if timescale not in _FREQ:
-        raise ValueError(f"unknown timescale {timescale!r}; expected one of {list(TIMESCALES)}")
-    return _FREQ[timescale]
-
-# %% ../nbs/00_resample.ipynb #32b724df
-def bar_end_dates(calendar, freq: str) -> pd.Series:
-    "For each trading day of `calendar`, the last trading day of its bar (NaT if its bar is still incomplete)."
-    cal = pd.DatetimeIndex(calendar)
-    if not cal.is_monotonic_increasing or cal.has_duplicates:
-        raise ValueError("calendar dates must be unique and increasing")
-    if m := _N_DAYS.match(freq):
-        n = int(m.group(1))
-        if n < 1:
-            raise ValueError(f"bar length must be at least 1 day, got {freq!r}")
-        last = (np.arange(len(cal)) // n) * n + n - 1
-        ends = pd.Series(cal[np.minimum(last, len(cal) - 1)], index=cal)
-        return ends.where(last < len(cal))
-    if freq.startswith("W-"):
-        try:
-            weeks = cal.to_period(freq)
-        except ValueError as e:
-            raise ValueError(f"unknown weekly frequency {freq!r} ({e})") from e
-        ends = pd.Series(cal, index=cal).groupby(np.asarray(weeks)).transform("max")
-        if len(cal) and cal[-1].day_name()[:3].upper() != freq[2:].upper():  # the last week has not ended yet
-            ends = ends.where(ends != cal[-1])
-        return ends
-    raise ValueError(f"unsupported frequency {freq!r}; expected 'nD' (n trading days) or 'W-XXX' (weeks)")
-
-# %% ../nbs/00_resample.ipynb #95cf0513
-_AGG = {"Open": "first", "High": "max", "Low": "min", "Close": "last", "Volume": "sum"}
-
-
-def resample_ohlcv(df: pd.DataFrame, freq: str, calendar=None) -> pd.DataFrame:
-    "Bars of `freq` ('nD' trading days or 'W-FRI') from daily `df`, dated by their last trading day on `calendar` (default: `df`'s dates)."
-    cols = [c for c in OHLCV if c in df.columns]
-    if "Date" not in df.columns or not cols:
-        raise ValueError(f"resample_ohlcv needs 'Date' and some of {list(OHLCV)}; got {list(df.columns)}")
-    cal = pd.DatetimeIndex(df["Date"] if calendar is None else calendar)
-    ends = bar_end_dates(cal, freq).to_numpy()
-    pos = cal.searchsorted(df["Date"].to_numpy())  # a day missing from the calendar joins the next calendar day's bar
-    inside = pos < len(cal)
-    bar = np.full(len(df), np.datetime64("NaT"), dtype="datetime64[ns]")
-    bar[inside] = ends[pos[inside]]
-    keep = ~np.isnat(bar)
-    out = df.loc[keep, cols].groupby(bar[keep], sort=True).agg({c: _AGG[c] for c in cols})
-    return out.rename_axis("Date").reset_index()
-
-# %% ../nbs/00_resample.ipynb #9e1cbd1c
-def check_no_lookahead(daily: pd.DataFrame, bars: pd.DataFrame) -> None:
-    "Raise if a bar's Close is not the daily close on its date, or its High/Low come from days after it."
-    d = daily.set_index("Date")
-    missing = ~bars["Date"].isin(d.index)
-    if missing.any():
-        raise AssertionError(f"bar dated {bars['Date'][missing].iloc[0]:%Y-%m-%d} is not a trading day")
-    if "Close" in bars:
-        np.testing.assert_array_equal(bars["Close"].to_numpy(), d.loc[bars["Date"], "Close"].to_numpy())
-    if "High" in bars:
-        upto = d["High"].cummax().loc[bars["Date"]].to_numpy()
-        if (bars["High"].to_numpy() > upto).any():
-            raise AssertionError("a bar's High exceeds every High up to its date")
+__all__ = ['resample_timescale', 'default_calendar', 'resample_all', 'resample_cli']
 
 # %% ../nbs/00_resample.ipynb #164a6a89
-RESAMPLED = tuple(t for t in TIMESCALES if t != "daily")
-
-
-def timescale_path(ticker: str, kind: str, timescale: str, paths: DataPaths | None = None) -> Path:
-    "The bars of `ticker` at `timescale`: data/raw/{ticker}.parquet for daily, else data/processed/v1/{ticker}_{kind}_{timescale}.parquet."
-    get_freq_string(timescale)
-    if timescale == "daily":
-        return raw_path(ticker, paths)
-    return (paths or DataPaths.default()).processed / f"{ticker}_{kind}_{timescale}.parquet"
-
-
 def resample_timescale(ticker: str, timescale: str, calendar: str | None = None, paths: DataPaths | None = None) -> dict:
     "Resample `data/raw/{ticker}` to `timescale` on the trading days of `calendar`, write it, return its manifest entry."
     paths = paths or DataPaths.default()

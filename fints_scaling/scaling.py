@@ -43,6 +43,8 @@ def interpret_alpha(alpha: float) -> str:
 
 # %% ../nbs/05_scaling.ipynb #bd98a2ca
 HUBER_DELTA = 1e-3
+
+
 FIT_OPTIONS = dict(ftol=1e-15, gtol=1e-12, maxiter=5000)  # L-BFGS-B stops on the fit, not on SciPy's loose defaults
 
 
@@ -99,7 +101,7 @@ def _interval(samples, level: float) -> list[float] | None:
 def _natural(names, theta) -> dict:
     return {n: float(np.exp(v)) if n in ("E", "A", "B") else float(v) for n, v in zip(names, theta)}
 
-
+# %% ../nbs/05_scaling.ipynb #a4db63dc
 def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, level=0.95) -> dict:
     "Fit one law; intervals from refits to `replicates` [B, n] (resampled losses of the same points), else to resampled points."
     L = np.asarray(L, float)
@@ -139,7 +141,7 @@ def fit_saturating_law(N, L, n_boot: int = 200, seed: int = 0, level: float = 0.
         np.log(np.asarray(N, float))[None], L, ("E", "A", "alpha"), grid, [(-20, 10), (-20, 60), (0, 5)], replicates, n_boot, seed, level
     )
 
-
+# %% ../nbs/05_scaling.ipynb #29646846
 def fit_joint_law(N, D, L, n_boot: int = 200, seed: int = 0, level: float = 0.95, replicates=None) -> dict:
     "E, A, alpha, B, beta of L = E + A / N^alpha + B / D^beta, fitted as `fit_saturating_law`."
     logx = np.log(np.vstack([np.asarray(N, float), np.asarray(D, float)]))
@@ -148,7 +150,7 @@ def fit_joint_law(N, D, L, n_boot: int = 200, seed: int = 0, level: float = 0.95
         logx, L, ("E", "A", "alpha", "B", "beta"), grid, [(-20, 10), (-20, 60), (0, 5), (-20, 60), (0, 5)], replicates, n_boot, seed, level
     )
 
-
+# %% ../nbs/05_scaling.ipynb #2ec8832a
 def saturating_curve(fit: dict, N) -> np.ndarray:
     "L(N) of a saturating fit."
     return fit["E"] + fit["A"] / np.asarray(N, float) ** fit["alpha"]
@@ -241,7 +243,7 @@ RESULT_COLUMNS = [
     "file",
 ]
 
-
+# %% ../nbs/05_scaling.ipynb #4fdcbb4a
 def result_row(r: dict, file: str = "") -> dict:
     "One flat row of a results JSON."
     m, b = r["metrics"], r["baselines"]
@@ -278,7 +280,7 @@ def result_row(r: dict, file: str = "") -> dict:
         file=file,
     )
 
-
+# %% ../nbs/05_scaling.ipynb #15ac407e
 def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
     "Parsed JSON files; a file that cannot be read is skipped with a warning naming it."
     out = []
@@ -289,17 +291,17 @@ def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
             warnings.warn(f"{p}: skipped, not a readable {what} ({e})")
     return out
 
-
+# %% ../nbs/05_scaling.ipynb #517e6ff1
 def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dict]]:
     "Every readable results JSON of `experiment_name`."
     return read_json_files((Path(results_dir or project_root() / "outputs" / "results") / experiment_name).glob("*.json"), "results JSON")
 
-
+# %% ../nbs/05_scaling.ipynb #b15c5a93
 def load_experiment_results(experiment_name: str, budgets=None, results_dir=None, all_fractions: bool = False) -> pd.DataFrame:
     "One row per results JSON (per model seed) of `experiment_name`, full-data runs unless `all_fractions`, sorted by parameters."
     return results_frame(_rows(read_results(experiment_name, results_dir)), budgets, all_fractions)
 
-
+# %% ../nbs/05_scaling.ipynb #fcc6155f
 def _rows(records: list[tuple[Path, dict]]) -> list[dict]:
     "`result_row` of each record; a record missing a field is skipped with a warning naming its file."
     rows = []
@@ -329,7 +331,7 @@ def window_losses(y, p) -> np.ndarray:
     y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
-
+# %% ../nbs/05_scaling.ipynb #093b0a16
 def _groups(records: list[tuple[Path, dict]]) -> tuple[list[tuple], dict]:
     "Runs with predictions grouped by (params, train_fraction), checked to share their test windows; the first run's predictions."
     runs = [(p, r) for p, r in records if "predictions" in r]
@@ -349,7 +351,7 @@ def _diff(reps: np.ndarray, obs: np.ndarray, j: int, i: int, level: float) -> di
     ci = _interval(reps[:, j] - reps[:, i], level)
     return {"difference": float(obs[j] - obs[i]), "ci": ci, "better": bool(ci is not None and ci[1] < 0)}
 
-
+# %% ../nbs/05_scaling.ipynb #8859bb6a
 def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_refits: int = 200, seed: int = 0, level: float = 0.95) -> dict:
     "Test-loss scaling of one experiment's runs: points, paired comparisons, laws with intervals over windows and seeds, and the verdict."
     groups, pred = _groups(records)
@@ -435,11 +437,11 @@ def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_ref
     out["verdict"] = scaling_verdict(out, [p["budget"] for p in points], reps[:, full], obs[full], level)
     return out
 
-
+# %% ../nbs/05_scaling.ipynb #8e720828
 def _fmt_ci(ci, digits=3) -> str:
     return "no interval" if ci is None else f"95% CI {ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
 
-
+# %% ../nbs/05_scaling.ipynb #2a740893
 def scaling_verdict(a: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarray, level: float = 0.95) -> dict:
     "Whether test loss falls significantly with N, over which budgets, and against the baselines: fields and one paragraph."
     reasons = too_small_to_judge(a["split"]) if a["split"] else ["the runs record no split summary"]

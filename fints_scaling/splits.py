@@ -7,42 +7,26 @@ Docs: https://fints-scaling.github.io/fints_scaling/splits.html.md"""
 # %% ../nbs/01_splits.ipynb #fea11867
 from __future__ import annotations
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 import numpy as np
+import pandas as pd
+from .config import ExperimentConfig
+from .context import RunContext
+from .storage import read_table, verify_data_file
+from .tasks import parse_task, threshold_labels
+from .windows import MODES, TEST, TRAIN, VAL, Splits, TensorWindows
 
 # %% auto #0
-__all__ = ['MODES', 'MIN_EVAL_SAMPLES', 'TRAIN', 'VAL', 'TEST', 'MIN_EVAL_POSITIVES', 'SmallSplitWarning', 'Splits',
-           'ChunkSplitter', 'split_summary', 'too_small_to_judge', 'get_hpo_subset', 'data_subset', 'plot_splits']
+__all__ = ['MIN_EVAL_SAMPLES', 'MIN_EVAL_POSITIVES', 'SmallSplitWarning', 'ChunkSplitter', 'split_summary', 'too_small_to_judge',
+           'get_hpo_subset', 'data_subset', 'plot_splits', 'ExperimentData', 'prepare_experiment']
 
 # %% ../nbs/01_splits.ipynb #88510140
-MODES = ("scattered", "contiguous")
 MIN_EVAL_SAMPLES = 200
-TRAIN, VAL, TEST = 0, 1, 2
 
 
 class SmallSplitWarning(UserWarning):
     "Val or test holds too few samples to judge a model."
-
-
-@dataclass(frozen=True)
-class Splits:
-    "Sample indices of train, val and test; `day_split` gives each day's role (0 train, 1 val, 2 test)."
-
-    train_indices: np.ndarray
-    val_indices: np.ndarray
-    test_indices: np.ndarray
-    day_split: np.ndarray = field(repr=False)
-    settings: dict = field(repr=False)
-
-    @property
-    def counts(self) -> dict:
-        "Number of samples in each split."
-        return {"train": len(self.train_indices), "val": len(self.val_indices), "test": len(self.test_indices)}
-
-    def window_days(self, indices: np.ndarray) -> np.ndarray:
-        "Every day touched by the samples `indices` (inputs and label days)."
-        span = self.settings["context_length"] + self.settings["horizon"]
-        return np.unique(np.asarray(indices)[:, None] + np.arange(span)) if len(indices) else np.array([], int)
 
 # %% ../nbs/01_splits.ipynb #e02ddc31
 def _window_sums(mask: np.ndarray, start: np.ndarray, length: int, before: int = 0, after: int = 0) -> np.ndarray:
@@ -52,7 +36,7 @@ def _window_sums(mask: np.ndarray, start: np.ndarray, length: int, before: int =
     hi = np.clip(start + length + after, 0, len(mask))
     return cs[hi] - cs[lo]
 
-
+# %% ../nbs/01_splits.ipynb #cbd49960
 class ChunkSplitter:
     "Blocks val and test days (scattered chunks or contiguous at the end); train windows touch no blocked day."
 
@@ -222,3 +206,46 @@ def plot_splits(splits: Splits, dates=None, ax=None, title: str | None = None):
         title or f"{splits.settings['mode']} split, context {splits.settings['context_length']}, horizon {splits.settings['horizon']}"
     )
     return ax.figure
+
+# %% ../nbs/01_splits.ipynb #584aaa8a
+@dataclass
+class ExperimentData:
+    "An experiment's frame, labels, split and device tensors, with the data file and its MD5."
+
+    config: ExperimentConfig
+    frame: pd.DataFrame
+    labels: np.ndarray
+    splits: Splits
+    windows: TensorWindows
+    data_file: Path
+    data_md5: str
+
+    @property
+    def summary(self) -> dict:
+        "Windows, positives and distinct days of each split."
+        return split_summary(self.splits, self.labels)
+
+
+def prepare_experiment(
+    cfg: ExperimentConfig,  # the experiment: dataset, task, horizon, split settings
+    ctx: RunContext | None = None,  # its root, device and whether the data must be vouched for
+) -> ExperimentData:
+    "Read, verify (unless `ctx.verify` is off), label, split and move an experiment's data to the context's device."
+    ctx = ctx or RunContext()
+    path = cfg.data_file(ctx.root)
+    md5 = verify_data_file(path, ctx.verify)
+    df = read_table(path)
+    labels = threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy()
+    splits = ChunkSplitter(
+        len(df),
+        cfg.context_length,
+        cfg.horizon,
+        cfg.val_ratio,
+        cfg.test_ratio,
+        seed=cfg.seed,
+        mode=cfg.split_mode,
+        purge=cfg.purge,
+        embargo=cfg.embargo,
+    ).split()
+    w = TensorWindows.from_frame(df, labels, splits, norm=cfg.norm, device=ctx.torch_device, name=str(path))
+    return ExperimentData(cfg, df, labels, splits, w, path, md5)

@@ -169,7 +169,7 @@ def file_lock(path, wait: bool = True, what: str = "this file"):
 class ManifestError(ValueError):
     "A data file disagrees with `data/manifest.json`, or the manifest itself is unreadable."
 
-
+# %% ../nbs/foundations/01_storage.ipynb #3d01aec6
 ENTRY_FIELDS = ("id", "path", "md5")  # what every manifest entry must hold for a file to be checked
 
 
@@ -178,7 +178,7 @@ def _date_range(df: pd.DataFrame):
         return None, None
     return f"{df['Date'].min():%Y-%m-%d}", f"{df['Date'].max():%Y-%m-%d}"
 
-
+# %% ../nbs/foundations/01_storage.ipynb #e82dfbe9
 class Manifest:
     "The record of every data file written under a `DataPaths` root."
 
@@ -262,14 +262,14 @@ class Manifest:
             raise ManifestError(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
         return e
 
-
+# %% ../nbs/foundations/01_storage.ipynb #c609176f
 def write_dataset(df: pd.DataFrame, path, file_id: str, source: str, manifest: Manifest | None = None) -> dict:
     "Write `df` to parquet at `path` atomically and record it in the manifest; returns the entry."
     manifest = manifest or Manifest()
     write_parquet_atomic(df, path)
     return manifest.record(file_id, path, df, source)
 
-
+# %% ../nbs/foundations/01_storage.ipynb #65eac2b2
 def verify_data_file(path, verify: bool = True) -> str:
     "MD5 of `path` after checking it against the manifest of the project whose data/ holds it; unchecked only with `verify=False`."
     path = Path(path).resolve()

@@ -6,120 +6,31 @@ Docs: https://fints-scaling.github.io/fints_scaling/train.html.md"""
 
 # %% ../nbs/04_train.ipynb #8ce7d575
 from __future__ import annotations
-import argparse, copy, hashlib, json, logging, math, time
-from dataclasses import dataclass, asdict, fields, replace
+import argparse, hashlib, json, logging, math, time
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 import numpy as np
-import pandas as pd
 import torch
-import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, precision_score, recall_score, roc_auc_score
-from tqdm.auto import tqdm
-from .config import ExperimentConfig, experiment_config_path, git_commit, load_experiment_config, package_versions
-from .device import ThermalGuard, ThermalStop, amp_dtype, choose_device
-from .checks import check_count, check_fields, check_positive, count, fraction, positive, run_command, seed
-from .splits import ChunkSplitter, Splits, data_subset, split_summary
-from fints_scaling.model import (
-    PatchTST,
-    build_model,
-    canonical_budget,
-    count_parameters,
-    model_config,
-    n_embedding_parameters,
-    parse_budget,
-)
-from .storage import atomic_path, file_lock, project_root, read_table, verify_data_file, write_json_atomic
-from .tasks import parse_task, threshold_labels
-from .tracking import Tracker
+from sklearn.metrics import log_loss
+from .config import ExperimentConfig, experiment_config, experiment_config_path, git_commit, package_versions
+from .context import RunContext
+from .device import ThermalGuard, ThermalStop
+from .checks import check_count, check_positive, count, fraction, positive, run_command, seed
+from .splits import ExperimentData, data_subset, prepare_experiment
+from .model import build_model, canonical_budget, count_parameters, model_config, n_embedding_parameters, parse_budget
+from .storage import file_lock, project_root, write_json_atomic
+from .trainer import Hyperparameters, Trainer, bootstrap_auc, classification_metrics, seed_everything
 from .windows import TensorWindows
 
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'MIN_STEPS_PER_EPOCH', 'MAX_WARMUP_SHARE', 'LOGISTIC_CS', 'HP_ARGS', 'classification_metrics', 'bootstrap_auc',
-           'Hyperparameters', 'load_hyperparameters', 'check_hpo_best', 'warmup_cosine', 'Trainer', 'ExperimentData',
-           'prepare_experiment', 'baseline_predictions', 'baseline_metrics', 'results_path', 'seed_everything',
-           'fraction_hyperparameters', 'run_training', 'train_cli']
-
-# %% ../nbs/04_train.ipynb #fb615a10
-def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
-    "Loss, AUC, accuracy, precision, recall, F1, Brier, positive rates of probabilities `p` for labels `y`."
-    y, p = np.asarray(y, int), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
-    yhat = (p >= threshold).astype(int)
-    return dict(
-        loss=float(log_loss(y, p, labels=[0, 1])),
-        auc=float(roc_auc_score(y, p)) if len(set(y)) == 2 else float("nan"),
-        accuracy=float(accuracy_score(y, yhat)),
-        precision=float(precision_score(y, yhat, zero_division=0)),
-        recall=float(recall_score(y, yhat, zero_division=0)),
-        f1=float(f1_score(y, yhat, zero_division=0)),
-        brier=float(brier_score_loss(y, p)),
-        positive_rate=float(y.mean()),
-        predicted_positive_rate=float(yhat.mean()),
-        n=len(y),
-    )
-
-# %% ../nbs/04_train.ipynb #05c6d245
-def bootstrap_auc(y: np.ndarray, p: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> list[float]:
-    "Percentile bootstrap interval of the ROC AUC (resamples holding one class are skipped)."
-    y, p = np.asarray(y, int), np.asarray(p, float)
-    idx = np.random.default_rng(seed).integers(0, len(y), (n, len(y)))
-    aucs = [roc_auc_score(y[i], p[i]) for i in idx if 0 < y[i].sum() < len(i)]
-    if not aucs:
-        return [float("nan"), float("nan")]
-    return [float(v) for v in np.percentile(aucs, [50 * (1 - level), 50 * (1 + level)])]
+__all__ = ['log', 'LOGISTIC_CS', 'HP_ARGS', 'load_hyperparameters', 'check_hpo_best', 'baseline_predictions', 'baseline_metrics',
+           'results_path', 'fraction_hyperparameters', 'run_training', 'train_cli']
 
 # %% ../nbs/04_train.ipynb #ede817b3
-@dataclass(frozen=True)
-class Hyperparameters:
-    "Optimisation settings of one run."
-
-    learning_rate: float = 1e-3
-    epochs: int = 30
-    weight_decay: float = 1e-4
-    warmup_steps: int = 0
-    dropout: float = 0.1
-    batch_size: int = 256
-    patience: int = 5
-    min_delta: float = 1e-4
-    grad_clip: float = 1.0
-    pos_weight: float | str | None = None
-
-    def __post_init__(self):
-        check_fields(self, "hyperparameters")
-        for f, ok, rule in (
-            ("learning_rate", self.learning_rate > 0, "> 0"),
-            ("epochs", self.epochs >= 1, ">= 1"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
-            ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("patience", self.patience >= 1, ">= 1"),
-            ("min_delta", self.min_delta >= 0, ">= 0"),
-            ("grad_clip", self.grad_clip > 0, "> 0"),
-            (
-                "pos_weight",
-                self.pos_weight in (None, "auto") or (not isinstance(self.pos_weight, str) and self.pos_weight > 0),
-                "null, 'auto' or > 0",
-            ),
-        ):
-            if not ok:
-                raise ValueError(f"hyperparameters: {f} has an invalid value {getattr(self, f)!r} (must be {rule})")
-
-    @classmethod
-    def from_dict(cls, d: dict | None, source: str = "hyperparameters") -> "Hyperparameters":
-        names = {f.name for f in fields(cls)}
-        if unknown := sorted(set(d or {}) - names):
-            raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; expected {sorted(names)}")
-        try:
-            return cls(**(d or {}))
-        except ValueError as e:
-            raise ValueError(f"{source}: {str(e).removeprefix('hyperparameters: ')}") from None
-
-
 def load_hyperparameters(path) -> tuple[Hyperparameters, dict]:
     "Hyperparameters from an HPO best JSON (its `best_params`), and the JSON itself."
     path = Path(path)
@@ -149,246 +60,7 @@ def check_hpo_best(doc: dict, path, run: dict, strict: bool = False) -> list[str
         log.warning("%s; training with its parameters anyway (--strict refuses)", msg)
     return diffs
 
-
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
-    "Learning-rate factor: linear from 0 to 1 over `warmup_steps`, then cosine to 0 at `total_steps`."
-    if step < warmup_steps:
-        return (step + 1) / (warmup_steps + 1)
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-# %% ../nbs/04_train.ipynb #62bb1377
-def _save(obj, path: Path):
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-
-
-MIN_STEPS_PER_EPOCH = 10  # the batch shrinks until an epoch holds at least this many optimizer steps
-MAX_WARMUP_SHARE = 0.1  # warmup never takes more than this share of a run's optimizer steps
-
-
-class Trainer:
-    "Trains `model` on `windows` (train indices `train_idx`) with early stopping on val loss; checkpoints to `checkpoint_dir`."
-
-    def __init__(
-        self,
-        model: PatchTST,
-        windows: TensorWindows,
-        hp: Hyperparameters,
-        seed: int = 42,
-        train_idx: torch.Tensor | None = None,
-        checkpoint_dir: Path | None = None,
-        fingerprint: str = "",
-        tracker: Tracker | None = None,
-        guard: ThermalGuard | None = None,
-        callbacks: list[Callable[[str, dict], None]] = (),
-        amp: bool = True,
-        progress: bool = True,
-    ):
-        self.model, self.w, self.hp, self.seed = model, windows, hp, seed
-        self.device = windows.x.device
-        self.train_idx = windows.train if train_idx is None else train_idx
-        self.ckpt, self.fingerprint, self.tracker, self.guard = checkpoint_dir, fingerprint, tracker, guard
-        self.callbacks, self.progress, self.amp = list(callbacks), progress, amp_dtype(self.device, amp)
-        self.batch_size = max(1, min(hp.batch_size, len(self.train_idx) // MIN_STEPS_PER_EPOCH))
-        self.steps_per_epoch = math.ceil(len(self.train_idx) / self.batch_size)
-        total = hp.epochs * self.steps_per_epoch
-        self.warmup_steps = min(hp.warmup_steps, int(MAX_WARMUP_SHARE * total))
-        self.opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: warmup_cosine(s, self.warmup_steps, total))
-        self.gen = torch.Generator().manual_seed(seed)
-        pw = hp.pos_weight
-        if pw == "auto":
-            y = windows.y[self.train_idx + windows.context_length - 1]
-            pw = float((1 - y).sum() / y.sum().clamp(min=1))
-        self.pos_weight = None if pw is None else torch.tensor(float(pw), device=self.device)
-        self.history, self.epoch, self.best_val, self.best_epoch, self.bad_epochs = [], 0, float("inf"), 0, 0
-        self.stop_reason, self.resumed_from, self._best_state = None, None, None
-
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
-
-    def predict(self, idx: torch.Tensor, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-        "Labels and predicted probabilities of the samples `idx`."
-        self.model.eval()
-        ys, ps = [], []
-        with torch.no_grad(), self._autocast():
-            for xb, yb in self.w.batches(idx, batch_size):
-                ps.append(torch.sigmoid(self.model(xb).float()).cpu())
-                ys.append(yb.cpu())
-        return torch.cat(ys).numpy(), torch.cat(ps).numpy()
-
-    def evaluate(self, idx: torch.Tensor) -> dict:
-        "`classification_metrics` of the samples `idx`."
-        return classification_metrics(*self.predict(idx))
-
-    def _state(self) -> dict:
-        return dict(
-            model=self.model.state_dict(),
-            optimizer=self.opt.state_dict(),
-            scheduler=self.sched.state_dict(),
-            epoch=self.epoch,
-            history=self.history,
-            best_val=self.best_val,
-            best_epoch=self.best_epoch,
-            bad_epochs=self.bad_epochs,
-            stop_reason=self.stop_reason,
-            torch_rng=torch.get_rng_state(),
-            gen=self.gen.get_state(),
-            fingerprint=self.fingerprint,
-        )
-
-    def save_checkpoint(self):
-        "Write last.pt atomically (no-op without a checkpoint folder)."
-        if self.ckpt:
-            _save(self._state(), self.ckpt / "last.pt")
-
-    def load_checkpoint(self) -> bool:
-        "Resume from last.pt if it exists and belongs to this run (same fingerprint); True if resumed."
-        p = self.ckpt and self.ckpt / "last.pt"
-        if not p or not p.exists():
-            return False
-        try:
-            s = torch.load(p, map_location=self.device, weights_only=True)
-        except Exception as e:
-            raise ValueError(f"{p}: corrupt checkpoint ({e}); delete it to start the run afresh") from e
-        if s.get("fingerprint") != self.fingerprint:
-            log.warning("%s belongs to another configuration; starting afresh", p)
-            return False
-        self.model.load_state_dict(s["model"])
-        self.opt.load_state_dict(s["optimizer"])
-        self.sched.load_state_dict(s["scheduler"])
-        self.epoch, self.history, self.best_val, self.best_epoch = s["epoch"], s["history"], s["best_val"], s["best_epoch"]
-        self.bad_epochs, self.stop_reason = s["bad_epochs"], s["stop_reason"]
-        torch.set_rng_state(s["torch_rng"].cpu())
-        self.gen.set_state(s["gen"].cpu())
-        self.resumed_from = self.epoch
-        return True
-
-    def _emit(self, event: str, **info):
-        for cb in self.callbacks:
-            cb(event, {"trainer": self, **info})
-
-    def fit(self) -> dict:
-        "Train until early stopping or the last epoch; restore the best weights; return the run's record."
-        self.load_checkpoint()
-        bar = tqdm(total=self.hp.epochs, initial=self.epoch, desc="epochs", disable=not self.progress, leave=False)
-        while self.stop_reason is None and self.epoch < self.hp.epochs:
-            if self.guard:
-                self.guard.check(on_stop=self.save_checkpoint)
-            self.epoch += 1
-            self.model.train()
-            t0, total, n = time.perf_counter(), 0.0, 0
-            for step, (xb, yb) in enumerate(self.w.batches(self.train_idx, self.batch_size, shuffle=True, generator=self.gen)):
-                with self._autocast():
-                    logits = self.model(xb)
-                loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=self.pos_weight)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.grad_clip)
-                self.opt.step()
-                self.sched.step()
-                total += loss.item() * len(yb)
-                n += len(yb)
-                self._emit("batch_end", epoch=self.epoch, step=step, loss=loss.item())
-            val = self.evaluate(self.w.val)
-            row = dict(
-                epoch=self.epoch,
-                train_loss=total / n,
-                val_loss=val["loss"],
-                val_auc=val["auc"],
-                lr=self.sched.get_last_lr()[0],
-                seconds=time.perf_counter() - t0,
-                samples_per_second=n / (time.perf_counter() - t0),
-            )
-            self.history.append(row)
-            if val["loss"] < self.best_val - self.hp.min_delta:
-                self.best_val, self.best_epoch, self.bad_epochs = val["loss"], self.epoch, 0
-                if self.ckpt:
-                    _save({"fingerprint": self.fingerprint, "model": self.model.state_dict()}, self.ckpt / "best.pt")
-                else:
-                    self._best_state = copy.deepcopy(self.model.state_dict())
-            else:
-                self.bad_epochs += 1
-            if self.bad_epochs >= self.hp.patience:
-                self.stop_reason = "early_stopping"
-            elif self.epoch >= self.hp.epochs:
-                self.stop_reason = "max_epochs"
-            self.save_checkpoint()
-            if self.tracker:
-                self.tracker.log_metrics(row, step=self.epoch)
-            bar.update(1)
-            bar.set_postfix(train=f"{row['train_loss']:.4f}", val=f"{row['val_loss']:.4f}", auc=f"{row['val_auc']:.3f}")
-            self._emit("epoch_end", epoch=self.epoch, metrics=row)
-        bar.close()
-        self.restore_best()
-        return dict(
-            epochs=self.epoch,
-            best_epoch=self.best_epoch,
-            best_val_loss=self.best_val,
-            stop_reason=self.stop_reason,
-            converged=self.best_epoch < self.epoch,
-            batch_size_effective=self.batch_size,
-            steps_per_epoch=self.steps_per_epoch,
-            warmup_steps_effective=self.warmup_steps,
-            resumed_from_epoch=self.resumed_from,
-            history=self.history,
-        )
-
-    def restore_best(self):
-        "Load the weights of the best epoch; a best.pt written by another run (another fingerprint) is refused."
-        best = self.ckpt / "best.pt" if self.ckpt else None
-        if best and best.exists():
-            s = torch.load(best, map_location=self.device, weights_only=True)
-            if s.get("fingerprint") != self.fingerprint:
-                raise ValueError(
-                    f"{best} belongs to another run (fingerprint {s.get('fingerprint')!r}, this run {self.fingerprint!r}); "
-                    f"rerun with --fresh to train this one from the start"
-                )
-            self.model.load_state_dict(s["model"])
-        elif self._best_state is not None:
-            self.model.load_state_dict(self._best_state)
-
 # %% ../nbs/04_train.ipynb #8ff2939f
-@dataclass
-class ExperimentData:
-    "An experiment's frame, labels, split and device tensors, with the data file and its MD5."
-
-    config: ExperimentConfig
-    frame: pd.DataFrame
-    labels: np.ndarray
-    splits: Splits
-    windows: TensorWindows
-    data_file: Path
-    data_md5: str
-
-    @property
-    def summary(self) -> dict:
-        "Windows, positives and distinct days of each split."
-        return split_summary(self.splits, self.labels)
-
-
-def prepare_experiment(cfg: ExperimentConfig, device="cpu", root: Path | None = None, verify: bool = True) -> ExperimentData:
-    "Read, verify (unless `verify=False`), label, split and move an experiment's data to `device`."
-    path = cfg.data_file(root)
-    md5 = verify_data_file(path, verify)
-    df = read_table(path)
-    labels = threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy()
-    splits = ChunkSplitter(
-        len(df),
-        cfg.context_length,
-        cfg.horizon,
-        cfg.val_ratio,
-        cfg.test_ratio,
-        seed=cfg.seed,
-        mode=cfg.split_mode,
-        purge=cfg.purge,
-        embargo=cfg.embargo,
-    ).split()
-    w = TensorWindows.from_frame(df, labels, splits, norm=cfg.norm, device=device, name=str(path))
-    return ExperimentData(cfg, df, labels, splits, w, path, md5)
-
-
 LOGISTIC_CS = tuple(float(c) for c in 10.0 ** np.arange(-4, 3))
 
 
@@ -424,153 +96,134 @@ def results_path(experiment: str, budget: str, train_fraction: float = 1.0, mode
     suffix = ("" if train_fraction == 1 else f"_d{train_fraction:g}") + (f"_seed{model_seed}" if model_seed else "")
     return Path(root or project_root()) / "outputs" / "results" / experiment / f"{budget}{suffix}.json"
 
-
-def seed_everything(seed: int):
-    "Seed Python, NumPy and PyTorch (all devices)."
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
+# %% ../nbs/04_train.ipynb #55c3f46d
 def fraction_hyperparameters(hp: Hyperparameters, train_fraction: float) -> Hyperparameters:
     "Epochs and patience scaled by 1/fraction, so a run on a fraction of the data takes as many optimizer steps as the full run."
     if train_fraction == 1:
         return hp
     return replace(hp, epochs=math.ceil(hp.epochs / train_fraction), patience=math.ceil(hp.patience / train_fraction))
 
-
-def run_training(
-    config: str | Path | ExperimentConfig,
-    budget: str = "50K",
-    task: str | None = None,
-    horizon: int | None = None,
-    timescale: str | None = None,
-    hyperparameters: dict | Hyperparameters | None = None,
-    hpo_best: str | Path | None = None,
-    train_fraction: float = 1.0,
-    model_seed: int | None = None,
-    device: str = "auto",
-    amp: bool = True,
-    fresh: bool = False,
-    wandb_mode: str | None = None,
-    mlflow: bool = True,
-    mlflow_uri: str | None = None,
-    guard: ThermalGuard | None = None,
-    callbacks=(),
-    progress: bool = True,
-    experiment: str | None = None,
-    verify: bool = True,
-    strict: bool = False,
-    wait: bool = False,
-    root: Path | None = None,
-) -> dict:
-    "Train `budget` on an experiment (named `experiment`, else after the config); write and return its results record."
-    t_start, root = time.perf_counter(), Path(root or project_root())
-    budget = canonical_budget(budget)
-    check_positive(train_fraction, "train_fraction", upper=1)
-    cfg = config if isinstance(config, ExperimentConfig) else load_experiment_config(config, root, check_data=False)
-    cfg = cfg.with_overrides(task=task, horizon=horizon, timescale=timescale)
-    if experiment:
-        cfg = replace(cfg, name=experiment)
-    model_seed = check_count(cfg.model_seed if model_seed is None else model_seed, "model_seed", minimum=0)
-    hpo_doc = None
-    if hpo_best is not None:
-        hp, hpo_doc = load_hyperparameters(hpo_best)
-        check_hpo_best(hpo_doc, hpo_best, {"experiment": cfg.name, "task": cfg.task, "budget": budget, "horizon": cfg.horizon}, strict)
-    else:
+# %% ../nbs/04_train.ipynb #732c40a5
+def _hyperparameters(
+    hyperparameters: dict | Hyperparameters | None, hpo_best, run: dict, strict: bool
+) -> tuple[Hyperparameters, dict | None]:
+    "The run's hyperparameters: an HPO best JSON's with `hyperparameters` on top, or `hyperparameters` alone; and the JSON."
+    if hpo_best is None:
         hp = hyperparameters if isinstance(hyperparameters, Hyperparameters) else Hyperparameters.from_dict(hyperparameters)
-    if hpo_best is not None and hyperparameters:
-        hp = Hyperparameters.from_dict({**asdict(hp), **dict(hyperparameters)})
-    hp = fraction_hyperparameters(hp, train_fraction)
-    dev = choose_device(device)
-    data = prepare_experiment(cfg, dev, root, verify)
-    arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=root)
-    train_idx = data.windows.train if train_fraction == 1 else torch.as_tensor(data_subset(data.splits, train_fraction), device=dev)
-    split = {**data.splits.settings, "summary": data.summary}
-    settings = dict(
-        experiment=asdict(cfg),
+        return hp, None
+    hp, doc = load_hyperparameters(hpo_best)
+    check_hpo_best(doc, hpo_best, run, strict)
+    return (Hyperparameters.from_dict({**asdict(hp), **dict(hyperparameters)}) if hyperparameters else hp), doc
+
+
+def _evaluate(trainer: Trainer, data: ExperimentData, train_idx: torch.Tensor, model_seed: int) -> dict:
+    "Metrics of train, val and test (the test AUC with its bootstrap interval), the baselines', and every test prediction."
+    w = data.windows
+    metrics = {"train": trainer.evaluate(train_idx), "val": trainer.evaluate(w.val)}
+    y_test, p_test = trainer.predict(w.test)
+    metrics["test"] = {**classification_metrics(y_test, p_test), "auc_ci95": bootstrap_auc(y_test, p_test, seed=model_seed)}
+    base = baseline_predictions(w, train_idx, data.config.seed)
+    predictions = {"window": w.test.cpu().tolist(), "y": y_test.astype(int).tolist(), "model": p_test.tolist()}
+    predictions |= {name: p["test"].tolist() for name, p in base.items()}
+    return dict(metrics=metrics, baselines=baseline_metrics(w, predictions=base), predictions=predictions)
+
+
+def _fingerprint(settings: dict) -> str:
+    "A hash of what makes a run this run: checkpoints of another run are never taken for its own."
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+# %% ../nbs/04_train.ipynb #6ae04540
+def _record(
+    data: ExperimentData, budget: str, arch, hp: Hyperparameters, train_idx: torch.Tensor, trainer: Trainer, ctx: RunContext, **run
+) -> dict:
+    "The results record of a finished run: what was trained on what, how it did, and everything needed to trust and repeat it."
+    cfg, n_params, evaluation = data.config, count_parameters(trainer.model), run.pop("evaluation")
+    return dict(
+        experiment=cfg.name,
         budget=budget,
+        params=n_params,
+        params_non_embedding=n_params - n_embedding_parameters(arch),
+        budget_params=parse_budget(budget),
         architecture=asdict(arch),
         hyperparameters=asdict(hp),
-        split=split,
-        train_fraction=train_fraction,
-        model_seed=model_seed,
+        task=cfg.task,
+        horizon=cfg.horizon,
+        timescale=cfg.timescale,
+        samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
+        train_days=len(data.splits.window_days(train_idx.cpu().numpy())),
+        metrics=evaluation["metrics"],
+        baselines=evaluation["baselines"],
+        **run,
+        device=str(ctx.torch_device),
+        amp_dtype=str(trainer.amp).replace("torch.", "") if trainer.amp else "float32",
+        seed=cfg.seed,
+        config=asdict(cfg),
+        split={**data.splits.settings, "summary": data.summary},
+        data_file=str(data.data_file),
         data_md5=data.data_md5,
+        data_verified=ctx.verify,
+        package_versions=package_versions(),
+        git_commit=git_commit(ctx.root),
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        predictions=evaluation["predictions"],
     )
-    fingerprint = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    out = results_path(cfg.name, budget, train_fraction, model_seed, root)
-    ckpt = root / "outputs" / "checkpoints" / cfg.name / out.stem
+
+# %% ../nbs/04_train.ipynb #1dab0b7b
+def run_training(
+    config: ExperimentConfig | str | Path,  # the experiment, or the path of its YAML
+    budget: str = "50K",  # parameter budget of the model, e.g. "2M"
+    *,
+    task: str | None = None,  # another task than the config's
+    horizon: int | None = None,  # another horizon than the config's
+    timescale: str | None = None,  # another timescale than the config's
+    experiment: str | None = None,  # the experiment's name for outputs (None: the config's)
+    hyperparameters: dict | Hyperparameters | None = None,  # hyperparameters, or changes to those of `hpo_best`
+    hpo_best: str | Path | None = None,  # an HPO best JSON whose `best_params` to train with
+    strict: bool = False,  # refuse an `hpo_best` tuned for another experiment, task, budget or horizon
+    train_fraction: float = 1.0,  # train on the most recent fraction of the train windows (data-size scaling)
+    model_seed: int | None = None,  # seed of initialisation, dropout and batch order (None: the config's)
+    fresh: bool = False,  # ignore an existing checkpoint
+    wait: bool = False,  # queue behind another process training this run instead of failing
+    guard: ThermalGuard | None = None,  # checked before every epoch
+    callbacks=(),  # called by the trainer on every batch and epoch end
+    ctx: RunContext | None = None,  # root, device, tracking, data verification and progress bars
+) -> dict:
+    "Train `budget` on an experiment; write and return its results record."
+    t_start, ctx, budget = time.perf_counter(), ctx or RunContext(), canonical_budget(budget)
+    check_positive(train_fraction, "train_fraction", upper=1)
+    cfg = experiment_config(config, ctx.root, task=task, horizon=horizon, timescale=timescale, name=experiment)
+    model_seed = check_count(cfg.model_seed if model_seed is None else model_seed, "model_seed", minimum=0)
+    run = {"experiment": cfg.name, "task": cfg.task, "budget": budget, "horizon": cfg.horizon}
+    hp, hpo_doc = _hyperparameters(hyperparameters, hpo_best, run, strict)
+    hp, data = fraction_hyperparameters(hp, train_fraction), prepare_experiment(cfg, ctx)
+    arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=ctx.root)
+    train_idx = data.windows.train
+    if train_fraction < 1:
+        train_idx = torch.as_tensor(data_subset(data.splits, train_fraction), device=ctx.torch_device)
+    split = {**data.splits.settings, "summary": data.summary}
+    settings = dict(experiment=asdict(cfg), budget=budget, architecture=asdict(arch), hyperparameters=asdict(hp), split=split)
+    settings |= dict(train_fraction=train_fraction, model_seed=model_seed, data_md5=data.data_md5)
+    out = results_path(cfg.name, budget, train_fraction, model_seed, ctx.root)
+    ckpt = ctx.root / "outputs" / "checkpoints" / cfg.name / out.stem
     with file_lock(ckpt / "run.lock", wait, what=f"run {cfg.name}/{out.stem}"):
-        if fresh:
-            for f in ("last.pt", "best.pt"):
-                (ckpt / f).unlink(missing_ok=True)
+        for f in ("last.pt", "best.pt") if fresh else ():
+            (ckpt / f).unlink(missing_ok=True)
         seed_everything(model_seed)
-        model = build_model(arch, dev)
-        n_params = count_parameters(model)
-        tracker = Tracker(
-            f"{cfg.name}_{out.stem}",
-            settings,
-            project=cfg.wandb_project,
-            experiment=cfg.mlflow_experiment,
-            group=cfg.name,
-            wandb_mode=wandb_mode,
-            mlflow=mlflow,
-            mlflow_uri=mlflow_uri,
-            root=root,
-            tags={"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)},
-        )
-        with tracker:
-            trainer = Trainer(model, data.windows, hp, model_seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, amp, progress)
-            record = trainer.fit()
-            metrics = {"train": trainer.evaluate(train_idx), "val": trainer.evaluate(data.windows.val)}
-            y_test, p_test = trainer.predict(data.windows.test)
-            metrics["test"] = {**classification_metrics(y_test, p_test), "auc_ci95": bootstrap_auc(y_test, p_test, seed=model_seed)}
-            base_preds = baseline_predictions(data.windows, train_idx, cfg.seed)
-            baselines = baseline_metrics(data.windows, predictions=base_preds)
-            tracker.log_summary({f"{s}_{k}": v for s, m in metrics.items() for k, v in m.items()})
-        predictions = {
-            "window": data.windows.test.cpu().tolist(),
-            "y": y_test.astype(int).tolist(),
-            "model": p_test.tolist(),
-            **{name: p["test"].tolist() for name, p in base_preds.items()},
-        }
-        results = dict(
-            experiment=cfg.name,
-            budget=budget,
-            params=n_params,
-            params_non_embedding=n_params - n_embedding_parameters(arch),
-            budget_params=parse_budget(budget),
-            architecture=asdict(arch),
-            hyperparameters=asdict(hp),
-            hpo_best=str(hpo_best) if hpo_best else None,
-            borrowed_from=(hpo_doc or {}).get("borrowed_from"),
-            task=cfg.task,
-            horizon=cfg.horizon,
-            timescale=cfg.timescale,
-            train_fraction=train_fraction,
-            model_seed=model_seed,
-            samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
-            train_days=len(data.splits.window_days(train_idx.cpu().numpy())),
-            metrics=metrics,
-            baselines=baselines,
-            **record,
-            device=str(dev),
-            amp_dtype=str(trainer.amp).replace("torch.", "") if trainer.amp else "float32",
-            thermal=(guard.events if guard else []),
-            seconds=round(time.perf_counter() - t_start, 2),
-            seed=cfg.seed,
-            config=asdict(cfg),
-            split=split,
-            data_file=str(data.data_file),
-            data_md5=data.data_md5,
-            data_verified=verify,
-            package_versions=package_versions(),
-            git_commit=git_commit(root),
-            timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            predictions=predictions,
-        )
+        model = build_model(arch, ctx.torch_device)
+        tags = {"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)}
+        kw = dict(project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=cfg.name, tags=tags)
+        with ctx.tracker(f"{cfg.name}_{out.stem}", settings, **kw) as tracker:
+            fingerprint = _fingerprint(settings)
+            trainer = Trainer(
+                model, data.windows, hp, model_seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, ctx.amp, ctx.progress
+            )
+            fit = trainer.fit()
+            evaluation = _evaluate(trainer, data, train_idx, model_seed)
+            tracker.log_summary({f"{s}_{k}": v for s, m in evaluation["metrics"].items() for k, v in m.items()})
+        hpo = dict(hpo_best=str(hpo_best) if hpo_best else None, borrowed_from=(hpo_doc or {}).get("borrowed_from"))
+        run = dict(evaluation=evaluation, **hpo, train_fraction=train_fraction, model_seed=model_seed, **fit)
+        run |= dict(thermal=guard.events if guard else [], seconds=round(time.perf_counter() - t_start, 2))
+        results = _record(data, budget, arch, hp, train_idx, trainer, ctx, **run)
         write_json_atomic(results, out)
         log.info("results: %s", out)
         return results
@@ -598,7 +251,7 @@ HP_ARGS = {
     "pos_weight": _pos_weight,
 }
 
-
+# %% ../nbs/04_train.ipynb #887ea67b
 def train_cli(argv=None) -> int:
     "Command line for `run_training`."
     ap = argparse.ArgumentParser(
@@ -609,55 +262,43 @@ def train_cli(argv=None) -> int:
     ap.add_argument("--task")
     ap.add_argument("--horizon", type=int)
     ap.add_argument("--timescale")
+    ap.add_argument("--experiment", help="experiment name for outputs (default: the config's)")
     ap.add_argument("--hpo-best", help="HPO best JSON whose best_params to train with")
     ap.add_argument("--strict", action="store_true", help="refuse an --hpo-best tuned for another experiment, task, budget or horizon")
     for name, typ in HP_ARGS.items():
         ap.add_argument(f"--{name.replace('_', '-')}", type=typ, default=None)
     ap.add_argument("--train-fraction", type=fraction, default=1.0)
-    ap.add_argument("--device", default="auto")
     ap.add_argument("--model-seed", type=seed, help="seed of initialisation, dropout and batch order (default: the config's)")
-    ap.add_argument("--no-amp", action="store_true")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--wait", action="store_true", help="if another process is training this run, wait for it instead of exiting")
-    ap.add_argument("--no-verify", action="store_true", help="train on data no manifest vouches for (recorded in the results)")
-    ap.add_argument("--wandb-mode", choices=["offline", "online", "disabled"])
-    ap.add_argument("--no-mlflow", action="store_true")
-    ap.add_argument("--mlflow-uri")
-    ap.add_argument("--root", help="project root for data and outputs")
-    ap.add_argument("--experiment", help="experiment name for outputs (default: the config's)")
+    RunContext.add_arguments(ap)
     a = ap.parse_args(argv)
     hp = {name: getattr(a, name) for name in HP_ARGS if getattr(a, name) is not None}
-    root = a.root and Path(a.root)
 
     def main():
+        ctx = RunContext.from_args(a)
         r = run_training(
-            a.config or experiment_config_path(a.task or "threshold_1pct", root),
+            a.config or experiment_config_path(a.task or "threshold_1pct", ctx.root),
             a.budget,
             task=a.task,
             horizon=a.horizon,
             timescale=a.timescale,
+            experiment=a.experiment,
             hyperparameters=hp or None,
             hpo_best=a.hpo_best,
+            strict=a.strict,
             train_fraction=a.train_fraction,
             model_seed=a.model_seed,
-            device=a.device,
-            amp=not a.no_amp,
             fresh=a.fresh,
-            wandb_mode=a.wandb_mode,
-            mlflow=not a.no_mlflow,
-            mlflow_uri=a.mlflow_uri,
-            guard=ThermalGuard(),
-            experiment=a.experiment,
-            verify=not a.no_verify,
-            strict=a.strict,
             wait=a.wait,
-            root=root,
+            guard=ThermalGuard(),
+            ctx=ctx,
         )
         t = r["metrics"]["test"]
         print(
             f"{r['experiment']} {r['budget']} ({r['params']:,} parameters): test loss {t['loss']:.4f}, AUC {t['auc']:.3f} "
             f"(logistic {r['baselines']['logistic']['test']['auc']:.3f}); {r['stop_reason']} at epoch {r['epochs']}, best {r['best_epoch']}"
         )
-        print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], root))
+        print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], ctx.root))
 
     return run_command("fints-train", main, (ThermalStop,))

@@ -6,7 +6,7 @@ import pytest
 from conftest import bin_path
 from fints_scaling.storage import DataPaths, Manifest
 from fints_scaling.sources import read_price_file, save_raw, OHLCV
-from fints_scaling.resample import TIMESCALES, RESAMPLED, check_no_lookahead, timescale_path
+from fints_scaling.bars import TIMESCALES, RESAMPLED, check_no_lookahead, timescale_path
 
 
 def run(*args, root):

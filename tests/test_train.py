@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import ROOT, bin_path
+from fints_scaling.context import RunContext
 from fints_scaling.device import ThermalGuard, ThermalStop
 from fints_scaling.train import results_path, run_training
 
@@ -20,18 +21,19 @@ def config(root):
 
 
 def train(config, root, **kw):
-    return run_training(config, "20K", hyperparameters=HP, wandb_mode="disabled", progress=False, root=root, **kw)
+    return run_training(config, "20K", hyperparameters=HP, ctx=RunContext(root=root, wandb_mode="disabled", progress=False), **kw)
 
 
 def test_killed_run_resumes_and_matches_an_uninterrupted_one(config, root):
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
+        from fints_scaling.context import RunContext
         from fints_scaling.train import run_training
         def kill(event, info):
             if event == "batch_end" and info["epoch"] == 3 and info["step"] == 2: os.kill(os.getpid(), signal.SIGKILL)
-        run_training(Path({str(config)!r}), "20K", hyperparameters={HP!r}, wandb_mode="disabled", progress=False,
-                     root=Path({str(root)!r}), callbacks=[kill])
+        ctx = RunContext(root=Path({str(root)!r}), wandb_mode="disabled", progress=False)
+        run_training(Path({str(config)!r}), "20K", hyperparameters={HP!r}, ctx=ctx, callbacks=[kill])
     """)
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "FINTS_ROOT": str(root)})
     assert p.returncode == -signal.SIGKILL, p.stderr
