@@ -165,23 +165,10 @@ def export_results_csv(output_path="outputs/results/all_results.csv", results_di
 def _ci(ci, d: int = 4) -> str:
     return "no interval" if not ci else f"[{ci[0]:.{d}f}, {ci[1]:.{d}f}]"
 
-# %% ../nbs/06_aggregate.ipynb #0bfd78b1
-def _experiment_section(e: str, rep: dict, rel) -> list[str]:
-    "The Markdown of one experiment: verdict, split, laws, comparisons, runs, figure."
-    v, sp, fr = rep["verdict"], rep.get("split") or {}, rep.get("fit_results")
-    lines = [
-        f"## {e}",
-        "",
-        f"**Verdict** (test loss, mean over model seeds; 95% intervals resample test windows in blocks of {rep.get('block_length')} "
-        f"and seeds within each budget): {v['sentence']}",
-        "",
-    ]
-    if sp:
-        lines += (
-            ["| split | windows | positives | distinct days |", "|---|---:|---:|---:|"]
-            + [f"| {k} | {sp[k]['windows']:,} | {sp[k]['positives']:,} | {sp[k]['days']:,} |" for k in ("train", "val", "test")]
-            + [""]
-        )
+# %% ../nbs/06_aggregate.ipynb #d6fe2d7d
+def _law_lines(rep: dict) -> list[str]:
+    "The report's lines on the power, saturating and joint laws, with their intervals or why they are not identifiable."
+    lines, fr = [], rep.get("fit_results")
     if fr:
         lines += [
             f"- **Power law** (test loss = a N^-alpha on the budget means): alpha = {fr['alpha']:.4f}, 95% CI {_ci(fr['alpha_ci95'])}, "
@@ -204,6 +191,26 @@ def _experiment_section(e: str, rep: dict, rel) -> list[str]:
             + ", ".join(f"{k} = {f[k]:.4g} {_ci((f.get('ci') or {}).get(k), 3)}" for k in params)
             + f" ({f['n_points']} points)."
         ]
+    return lines
+
+# %% ../nbs/06_aggregate.ipynb #0bfd78b1
+def _experiment_section(e: str, rep: dict, rel) -> list[str]:
+    "The Markdown of one experiment: verdict, split, laws, comparisons, runs, figure."
+    v, sp = rep["verdict"], rep.get("split") or {}
+    lines = [
+        f"## {e}",
+        "",
+        f"**Verdict** (test loss, mean over model seeds; 95% intervals resample test windows in blocks of {rep.get('block_length')} "
+        f"and seeds within each budget): {v['sentence']}",
+        "",
+    ]
+    if sp:
+        lines += (
+            ["| split | windows | positives | distinct days |", "|---|---:|---:|---:|"]
+            + [f"| {k} | {sp[k]['windows']:,} | {sp[k]['positives']:,} | {sp[k]['days']:,} |" for k in ("train", "val", "test")]
+            + [""]
+        )
+    lines += _law_lines(rep)
     lines += ["", "| comparison (same test windows) | test-loss difference | 95% CI | better |", "|---|---:|---|---|"]
     lines += [
         f"| {c['budget']} vs {c['against']} | {c['difference']:+.4f} | {_ci(c['ci'])} | {'yes' if c['better'] else 'no'} |"

@@ -351,20 +351,9 @@ def _diff(reps: np.ndarray, obs: np.ndarray, j: int, i: int, level: float) -> di
     ci = _interval(reps[:, j] - reps[:, i], level)
     return {"difference": float(obs[j] - obs[i]), "ci": ci, "better": bool(ci is not None and ci[1] < 0)}
 
-# %% ../nbs/05_scaling.ipynb #8859bb6a
-def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_refits: int = 200, seed: int = 0, level: float = 0.95) -> dict:
-    "Test-loss scaling of one experiment's runs: points, paired comparisons, laws with intervals over windows and seeds, and the verdict."
-    groups, pred = _groups(records)
-    if not groups:
-        return {"points": [], "verdict": {"judged": False, "sentence": "No runs with test predictions to analyse."}}
-    y, first = pred["y"], groups[0][1][0]
-    losses = [np.stack([window_losses(y, r["predictions"]["model"]) for r in runs]) for _, runs in groups]
-    losses += [window_losses(y, pred[b])[None] for b in BASELINES]
-    obs = np.array([l.mean() for l in losses])
-    block = block_length(len(y), first.get("horizon", 1))
-    reps = bootstrap_curves(losses, n_boot, block, seed)
-    full = [k for k, ((_, f), _) in enumerate(groups) if f == 1.0]
-    nb = {b: len(groups) + i for i, b in enumerate(BASELINES)}
+# %% ../nbs/05_scaling.ipynb #1d417dac
+def _points(groups: list[tuple], full: list[int], obs: np.ndarray, reps: np.ndarray, level: float) -> list[dict]:
+    "One point per budget trained on the full train set: test loss with its interval and seed spread, val loss, AUC."
     points = []
     for k in full:
         runs = groups[k][1]
@@ -384,57 +373,71 @@ def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_ref
                 "model_seeds": [r.get("model_seed", 0) for r in runs],
             }
         )
-    comparisons = [
-        {"budget": groups[j][1][0]["budget"], "against": groups[i][1][0]["budget"], **_diff(reps, obs, j, i, level)}
-        for i, j in zip(full, full[1:])
+    return points
+
+
+def _power_law(N: np.ndarray, L: np.ndarray, reps: np.ndarray, level: float) -> dict:
+    "The power law of test loss in N with a bootstrap interval of alpha, where 4 or more budgets identify it."
+    if len(set(N)) < 4:
+        return {"identifiable": False, "reason": f"{len(set(N))} budgets for 2 parameters: not identifiable (needs 4)"}
+    alpha, a, r2 = fit_power_law(N, L)
+    alpha_ci = _interval([fit_power_law(N, r)[0] for r in reps], level)
+    return {"alpha": alpha, "coefficient": a, "r_squared": r2, "identifiable": True, "alpha_ci": alpha_ci}
+
+
+def _joint_law(groups: list[tuple], obs: np.ndarray, reps: np.ndarray, level: float) -> dict:
+    "L(N, D) over every (budget, data fraction) cell, with the cells it was fitted on."
+    cells = range(len(groups))
+    D = [np.mean([r.get("train_days", r["samples"]["train"]) for r in groups[k][1]]) for k in cells]
+    law = fit_joint_law([groups[k][0][0] for k in cells], D, obs[cells], replicates=reps[:, cells], level=level)
+    law["points"] = [
+        {
+            "params": int(groups[k][0][0]),
+            "train_fraction": groups[k][0][1],
+            "train_days": float(D[k]),
+            "windows": int(groups[k][1][0]["samples"]["train"]),
+            "test_loss": float(obs[k]),
+        }
+        for k in cells
     ]
-    comparisons += [
-        {"budget": groups[j][1][0]["budget"], "against": b, **_diff(reps, obs, j, nb[b], level)} for j in full for b in BASELINES
-    ]
-    summary = first["split"].get("summary", {})
+    return law
+
+# %% ../nbs/05_scaling.ipynb #8859bb6a
+def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_refits: int = 200, seed: int = 0, level: float = 0.95) -> dict:
+    "Test-loss scaling of one experiment's runs: points, paired comparisons, laws with intervals over windows and seeds, and the verdict."
+    groups, pred = _groups(records)
+    if not groups:
+        return {"points": [], "verdict": {"judged": False, "sentence": "No runs with test predictions to analyse."}}
+    y, first = pred["y"], groups[0][1][0]
+    losses = [np.stack([window_losses(y, r["predictions"]["model"]) for r in runs]) for _, runs in groups]
+    losses += [window_losses(y, pred[b])[None] for b in BASELINES]
+    obs = np.array([l.mean() for l in losses])
+    block = block_length(len(y), first.get("horizon", 1))
+    reps = bootstrap_curves(losses, n_boot, block, seed)
+    full = [k for k, ((_, f), _) in enumerate(groups) if f == 1.0]
+    nb = {b: len(groups) + i for i, b in enumerate(BASELINES)}
+    budget = lambda k: groups[k][1][0]["budget"]
+    comparisons = [{"budget": budget(j), "against": budget(i), **_diff(reps, obs, j, i, level)} for i, j in zip(full, full[1:])]
+    comparisons += [{"budget": budget(j), "against": b, **_diff(reps, obs, j, nb[b], level)} for j in full for b in BASELINES]
     out = {
         "metric": "test_loss",
-        "points": points,
+        "points": _points(groups, full, obs, reps, level),
         "comparisons": comparisons,
-        "split": summary,
+        "split": first["split"].get("summary", {}),
         "block_length": block,
         "n_boot": n_boot,
         "ci_level": level,
         "baselines": {b: float(obs[nb[b]]) for b in BASELINES},
         "baseline_ci": {b: _interval(reps[:, nb[b]], level) for b in BASELINES},
     }
-    N, L = np.array([p["params"] for p in points], float), obs[full]
-    if len(set(N)) >= 4:
-        alpha, a, r2 = fit_power_law(N, L)
-        out["power_law"] = {
-            "alpha": alpha,
-            "coefficient": a,
-            "r_squared": r2,
-            "identifiable": True,
-            "alpha_ci": _interval([fit_power_law(N, r)[0] for r in reps[:, full]], level),
-        }
-    else:
-        out["power_law"] = {"identifiable": False, "reason": f"{len(set(N))} budgets for 2 parameters: not identifiable (needs 4)"}
+    N, L = np.array([p["params"] for p in out["points"]], float), obs[full]
+    out["power_law"] = _power_law(N, L, reps[:, full], level)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out["saturating_law"] = fit_saturating_law(N, L, replicates=reps[:n_refits, full], level=level)
-        cells = range(len(groups))
-        D = [np.mean([r.get("train_days", r["samples"]["train"]) for r in groups[k][1]]) for k in cells]
         if len({f for (_, f), _ in groups}) >= 2:
-            out["joint_law"] = fit_joint_law(
-                [groups[k][0][0] for k in cells], D, obs[cells], replicates=reps[:n_refits, cells], level=level
-            )
-            out["joint_law"]["points"] = [
-                {
-                    "params": int(groups[k][0][0]),
-                    "train_fraction": groups[k][0][1],
-                    "train_days": float(D[k]),
-                    "windows": int(groups[k][1][0]["samples"]["train"]),
-                    "test_loss": float(obs[k]),
-                }
-                for k in cells
-            ]
-    out["verdict"] = scaling_verdict(out, [p["budget"] for p in points], reps[:, full], obs[full], level)
+            out["joint_law"] = _joint_law(groups, obs, reps[:n_refits], level)
+    out["verdict"] = scaling_verdict(out, [p["budget"] for p in out["points"]], reps[:, full], obs[full], level)
     return out
 
 # %% ../nbs/05_scaling.ipynb #8e720828
@@ -502,6 +505,31 @@ def scaling_verdict(a: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarr
         parts.append(f"Not converged (best epoch = last epoch): {', '.join(v['unconverged'])}; their losses may be too high.")
     return {**v, "sentence": " ".join(parts)}
 
+# %% ../nbs/05_scaling.ipynb #00fd1f39
+def _plot_laws(ax, mean: pd.DataFrame, metric: str, analysis: dict):
+    "The power law fitted to the budget means (with alpha's interval) and, for test loss, the saturating law."
+    xs = np.logspace(np.log10(mean.params.min()) - 0.1, np.log10(mean.params.max()) + 0.1, 100) if len(mean) else np.array([])
+    if mean.params.nunique() >= 2:
+        alpha, a, r2 = fit_power_law(mean.params, mean.value)
+        ci = (analysis.get("power_law") or {}).get("alpha_ci") if metric == "test_loss" else None
+        ax.loglog(
+            xs,
+            a * xs**-alpha,
+            "-",
+            color="tab:blue",
+            alpha=0.6,
+            label=f"power law: alpha = {alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + f", R$^2$ = {r2:.2f}",
+        )
+    sat = analysis.get("saturating_law") or {}
+    if metric == "test_loss" and sat.get("identifiable"):
+        ax.loglog(
+            xs,
+            saturating_curve(sat, xs),
+            "--",
+            color="tab:purple",
+            label=f"E + A/N$^\\alpha$: E = {sat['E']:.3f}, alpha = {sat['alpha']:.2f}",
+        )
+
 # %% ../nbs/05_scaling.ipynb #f09b65c6
 def plot_scaling_curve(
     results: pd.DataFrame, metric: str = "test_loss", output_path=None, title: str | None = None, ax=None, analysis: dict | None = None
@@ -531,27 +559,7 @@ def plot_scaling_curve(
     )
     for b, n, v in zip(mean.budget, mean.params, mean.value):
         ax.annotate(b, (n, v), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    xs = np.logspace(np.log10(mean.params.min()) - 0.1, np.log10(mean.params.max()) + 0.1, 100) if len(mean) else np.array([])
-    if mean.params.nunique() >= 2:
-        alpha, a, r2 = fit_power_law(mean.params, mean.value)
-        ci = ((analysis or {}).get("power_law") or {}).get("alpha_ci") if metric == "test_loss" else None
-        ax.loglog(
-            xs,
-            a * xs**-alpha,
-            "-",
-            color="tab:blue",
-            alpha=0.6,
-            label=f"power law: alpha = {alpha:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + f", R$^2$ = {r2:.2f}",
-        )
-    sat = (analysis or {}).get("saturating_law") or {}
-    if metric == "test_loss" and sat.get("identifiable"):
-        ax.loglog(
-            xs,
-            saturating_curve(sat, xs),
-            "--",
-            color="tab:purple",
-            label=f"E + A/N$^\\alpha$: E = {sat['E']:.3f}, alpha = {sat['alpha']:.2f}",
-        )
+    _plot_laws(ax, mean, metric, analysis or {})
     split = metric.split("_")[0]
     for name, color in (("majority", "k"), ("logistic", "tab:orange")):
         col = f"{name}_{split}_loss"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 from .config import ExperimentConfig
 from .context import RunContext
 from .storage import read_table, verify_data_file
@@ -74,66 +75,72 @@ class ChunkSplitter:
         if self.chunk_days < self.window:
             raise ValueError(f"chunk_days={self.chunk_days} is shorter than one window ({self.window} days)")
 
-    def settings(self) -> dict:
-        "The arguments that rebuild this split."
-        return dict(
-            total_days=self.total_days,
-            context_length=self.context_length,
-            horizon=self.horizon,
-            val_ratio=self.val_ratio,
-            test_ratio=self.test_ratio,
-            seed=self.seed,
-            mode=self.mode,
-            purge=self.purge,
-            embargo=self.embargo,
-            chunk_days=self.chunk_days,
-        )
+# %% ../nbs/01_splits.ipynb #7311e82a
+@patch
+def settings(self: ChunkSplitter) -> dict:
+    "The arguments that rebuild this split."
+    return dict(
+        total_days=self.total_days,
+        context_length=self.context_length,
+        horizon=self.horizon,
+        val_ratio=self.val_ratio,
+        test_ratio=self.test_ratio,
+        seed=self.seed,
+        mode=self.mode,
+        purge=self.purge,
+        embargo=self.embargo,
+        chunk_days=self.chunk_days,
+    )
 
-    def day_split(self) -> np.ndarray:
-        "The role of each day: TRAIN, VAL or TEST."
-        T, roles = self.total_days, np.full(self.total_days, TRAIN, np.int8)
-        if self.mode == "contiguous":
-            n_test, n_val = round(self.test_ratio * T), round(self.val_ratio * T)
-            roles[T - n_test :] = TEST
-            roles[T - n_test - n_val : T - n_test] = VAL
-            return roles
-        chunks = np.array_split(np.arange(T), max(1, T // self.chunk_days))
-        n_val, n_test = (max(1, round(r * len(chunks))) for r in (self.val_ratio, self.test_ratio))
-        if n_val + n_test >= len(chunks):
-            raise ValueError(
-                f"too few days for the requested splits: {T} days make {len(chunks)} chunks of ~{self.chunk_days} days, "
-                f"and val ({n_val}) + test ({n_test}) chunks leave none to train on; pass fewer days per chunk or use more data"
-            )
-        order = np.random.default_rng(self.seed).permutation(len(chunks))
-        for i in order[:n_val]:
-            roles[chunks[i]] = VAL
-        for i in order[n_val : n_val + n_test]:
-            roles[chunks[i]] = TEST
+
+@patch
+def day_split(self: ChunkSplitter) -> np.ndarray:
+    "The role of each day: TRAIN, VAL or TEST."
+    T, roles = self.total_days, np.full(self.total_days, TRAIN, np.int8)
+    if self.mode == "contiguous":
+        n_test, n_val = round(self.test_ratio * T), round(self.val_ratio * T)
+        roles[T - n_test :] = TEST
+        roles[T - n_test - n_val : T - n_test] = VAL
         return roles
+    chunks = np.array_split(np.arange(T), max(1, T // self.chunk_days))
+    n_val, n_test = (max(1, round(r * len(chunks))) for r in (self.val_ratio, self.test_ratio))
+    if n_val + n_test >= len(chunks):
+        raise ValueError(
+            f"too few days for the requested splits: {T} days make {len(chunks)} chunks of ~{self.chunk_days} days, "
+            f"and val ({n_val}) + test ({n_test}) chunks leave none to train on; pass fewer days per chunk or use more data"
+        )
+    order = np.random.default_rng(self.seed).permutation(len(chunks))
+    for i in order[:n_val]:
+        roles[chunks[i]] = VAL
+    for i in order[n_val : n_val + n_test]:
+        roles[chunks[i]] = TEST
+    return roles
 
-    def split(self) -> Splits:
-        "Sample indices of each split; warns when val or test holds fewer than MIN_EVAL_SAMPLES samples."
-        n = self.total_days - self.window + 1
-        if n < 1:
-            raise ValueError(f"too few days for the requested splits: {self.total_days} days cannot hold one window of {self.window} days")
-        roles, starts = self.day_split(), np.arange(n)
-        idx = {r: starts[_window_sums(roles == r, starts, self.window) == self.window] for r in (VAL, TEST)}
-        blocked = _window_sums(roles != TRAIN, starts, self.window, before=self.embargo, after=self.purge)
-        splits = Splits(starts[blocked == 0], idx[VAL], idx[TEST], roles, self.settings())
-        for name, c in splits.counts.items():
-            if c == 0:
-                raise ValueError(f"too few days for the requested splits: no {name} sample fits ({self.settings()})")
-        small = {k: v for k, v in splits.counts.items() if k != "train" and v < MIN_EVAL_SAMPLES}
-        if small:
-            warnings.warn_explicit(
-                f"{small} samples: fewer than {MIN_EVAL_SAMPLES} cannot rank models reliably "  # no source line:
-                f"({self.total_days} days, window {self.window})",
-                SmallSplitWarning,  # the message is the news
-                "fints_scaling.splits",
-                0,
-                module="fints_scaling.splits",
-            )
-        return splits
+# %% ../nbs/01_splits.ipynb #ebff6ea4
+@patch
+def split(self: ChunkSplitter) -> Splits:
+    "Sample indices of each split; warns when val or test holds fewer than MIN_EVAL_SAMPLES samples."
+    n = self.total_days - self.window + 1
+    if n < 1:
+        raise ValueError(f"too few days for the requested splits: {self.total_days} days cannot hold one window of {self.window} days")
+    roles, starts = self.day_split(), np.arange(n)
+    idx = {r: starts[_window_sums(roles == r, starts, self.window) == self.window] for r in (VAL, TEST)}
+    blocked = _window_sums(roles != TRAIN, starts, self.window, before=self.embargo, after=self.purge)
+    splits = Splits(starts[blocked == 0], idx[VAL], idx[TEST], roles, self.settings())
+    for name, c in splits.counts.items():
+        if c == 0:
+            raise ValueError(f"too few days for the requested splits: no {name} sample fits ({self.settings()})")
+    small = {k: v for k, v in splits.counts.items() if k != "train" and v < MIN_EVAL_SAMPLES}
+    if small:
+        warnings.warn_explicit(
+            f"{small} samples: fewer than {MIN_EVAL_SAMPLES} cannot rank models reliably "  # no source line:
+            f"({self.total_days} days, window {self.window})",
+            SmallSplitWarning,  # the message is the news
+            "fints_scaling.splits",
+            0,
+            module="fints_scaling.splits",
+        )
+    return splits
 
 # %% ../nbs/01_splits.ipynb #9fb1ea2a
 MIN_EVAL_POSITIVES = 30

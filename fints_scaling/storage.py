@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 import yaml
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['READERS', 'ENTRY_FIELDS', 'project_root', 'DataPaths', 'atomic_path', 'write_json_atomic', 'write_parquet_atomic',
@@ -187,80 +188,92 @@ class Manifest:
         self.path = self.paths.manifest
         self.entries = self._read()
 
-    def _read(self) -> dict:
-        if not self.path.exists():
-            return {}
-        try:
-            d = json.loads(self.path.read_text())
-        except json.JSONDecodeError as e:
-            raise ManifestError(f"{self.path}: not valid JSON ({e})") from e
-        if not isinstance(d, dict) or not isinstance(d.get("files"), list):
-            raise ManifestError(f"{self.path}: expected an object with a 'files' list")
-        for i, e in enumerate(d["files"]):
-            if not isinstance(e, dict) or (missing := [k for k in ENTRY_FIELDS if not isinstance(e.get(k), str)]):
-                raise ManifestError(
-                    f"{self.path}: files[{i}] lacks {missing if isinstance(e, dict) else list(ENTRY_FIELDS)}; rebuild it with `make data`"
-                )
-        return {e["id"]: e for e in d["files"]}
+# %% ../nbs/foundations/01_storage.ipynb #212760ed
+@patch
+def _read(self: Manifest) -> dict:
+    if not self.path.exists():
+        return {}
+    try:
+        d = json.loads(self.path.read_text())
+    except json.JSONDecodeError as e:
+        raise ManifestError(f"{self.path}: not valid JSON ({e})") from e
+    if not isinstance(d, dict) or not isinstance(d.get("files"), list):
+        raise ManifestError(f"{self.path}: expected an object with a 'files' list")
+    for i, e in enumerate(d["files"]):
+        if not isinstance(e, dict) or (missing := [k for k in ENTRY_FIELDS if not isinstance(e.get(k), str)]):
+            raise ManifestError(
+                f"{self.path}: files[{i}] lacks {missing if isinstance(e, dict) else list(ENTRY_FIELDS)}; rebuild it with `make data`"
+            )
+    return {e["id"]: e for e in d["files"]}
 
-    def record(self, file_id: str, path, df: pd.DataFrame, source: str) -> dict:
-        "Add or replace the entry `file_id` for the file just written at `path` from `df`."
-        first, last = _date_range(df)
-        entry = dict(
-            id=file_id,
-            path=self.paths.rel(path),
-            md5=file_md5(path),
-            rows=len(df),
-            columns=list(map(str, df.columns)),
-            first_date=first,
-            last_date=last,
-            source=source,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        )
-        with file_lock(self.path.with_name(self.path.name + ".lock")):
-            self.entries = {**self._read(), file_id: entry}
-            write_json_atomic({"version": 1, "files": sorted(self.entries.values(), key=lambda e: e["id"])}, self.path)
-        return entry
 
-    def entry_for(self, path) -> dict:
-        "The entry recording `path`; `ManifestError` if the file is not listed."
-        rel = self.paths.rel(path)
-        for e in self.entries.values():
-            if e["path"] == rel:
-                return e
-        raise ManifestError(f"{rel}: not listed in {self.path}")
+@patch
+def record(self: Manifest, file_id: str, path, df: pd.DataFrame, source: str) -> dict:
+    "Add or replace the entry `file_id` for the file just written at `path` from `df`."
+    first, last = _date_range(df)
+    entry = dict(
+        id=file_id,
+        path=self.paths.rel(path),
+        md5=file_md5(path),
+        rows=len(df),
+        columns=list(map(str, df.columns)),
+        first_date=first,
+        last_date=last,
+        source=source,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    with file_lock(self.path.with_name(self.path.name + ".lock")):
+        self.entries = {**self._read(), file_id: entry}
+        write_json_atomic({"version": 1, "files": sorted(self.entries.values(), key=lambda e: e["id"])}, self.path)
+    return entry
 
-    def problems(self) -> list[str]:
-        "One line per file that is missing, changed, or unlisted."
-        out = []
-        for e in sorted(self.entries.values(), key=lambda e: e["path"]):
-            p = self.paths.root / e["path"]
-            if not p.exists():
-                out.append(f"{e['path']}: missing (manifest id {e['id']})")
-            elif file_md5(p) != e["md5"]:
-                out.append(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
-        listed = {e["path"] for e in self.entries.values()}
-        for folder in (self.paths.raw, self.paths.processed):
-            for p in sorted(folder.glob("*.parquet")) if folder.exists() else []:
-                if self.paths.rel(p) not in listed:
-                    out.append(f"{self.paths.rel(p)}: unlisted (no manifest entry)")
-        return out
 
-    def verify(self) -> int:
-        "Raise `ManifestError` naming every bad file; return the number of files checked."
-        if bad := self.problems():
-            raise ManifestError(f"{self.path}: {len(bad)} problem(s)\n" + "\n".join(bad))
-        return len(self.entries)
+@patch
+def entry_for(self: Manifest, path) -> dict:
+    "The entry recording `path`; `ManifestError` if the file is not listed."
+    rel = self.paths.rel(path)
+    for e in self.entries.values():
+        if e["path"] == rel:
+            return e
+    raise ManifestError(f"{rel}: not listed in {self.path}")
 
-    def verify_file(self, path) -> dict:
-        "The entry of `path` after checking that the file exists and its MD5 matches."
-        e = self.entry_for(path)
+# %% ../nbs/foundations/01_storage.ipynb #b3037db0
+@patch
+def problems(self: Manifest) -> list[str]:
+    "One line per file that is missing, changed, or unlisted."
+    out = []
+    for e in sorted(self.entries.values(), key=lambda e: e["path"]):
         p = self.paths.root / e["path"]
         if not p.exists():
-            raise ManifestError(f"{e['path']}: missing (manifest id {e['id']})")
-        if file_md5(p) != e["md5"]:
-            raise ManifestError(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
-        return e
+            out.append(f"{e['path']}: missing (manifest id {e['id']})")
+        elif file_md5(p) != e["md5"]:
+            out.append(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
+    listed = {e["path"] for e in self.entries.values()}
+    for folder in (self.paths.raw, self.paths.processed):
+        for p in sorted(folder.glob("*.parquet")) if folder.exists() else []:
+            if self.paths.rel(p) not in listed:
+                out.append(f"{self.paths.rel(p)}: unlisted (no manifest entry)")
+    return out
+
+
+@patch
+def verify(self: Manifest) -> int:
+    "Raise `ManifestError` naming every bad file; return the number of files checked."
+    if bad := self.problems():
+        raise ManifestError(f"{self.path}: {len(bad)} problem(s)\n" + "\n".join(bad))
+    return len(self.entries)
+
+
+@patch
+def verify_file(self: Manifest, path) -> dict:
+    "The entry of `path` after checking that the file exists and its MD5 matches."
+    e = self.entry_for(path)
+    p = self.paths.root / e["path"]
+    if not p.exists():
+        raise ManifestError(f"{e['path']}: missing (manifest id {e['id']})")
+    if file_md5(p) != e["md5"]:
+        raise ManifestError(f"{e['path']}: changed (MD5 differs from manifest id {e['id']})")
+    return e
 
 # %% ../nbs/foundations/01_storage.ipynb #c609176f
 def write_dataset(df: pd.DataFrame, path, file_id: str, source: str, manifest: Manifest | None = None) -> dict:

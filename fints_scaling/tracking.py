@@ -8,6 +8,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/tracking.html.md
 from __future__ import annotations
 import logging, math, os, time
 from pathlib import Path
+from fastcore.basics import patch
 from .storage import project_root
 
 log = logging.getLogger("fints_scaling")
@@ -89,46 +90,54 @@ class Tracker:
             for i in range(0, len(items), 100):
                 c.log_batch(self.mlflow_run_id, params=items[i : i + 100])
 
-    def _mlflow_metrics(self, metrics: dict, step: int):
-        "Log the finite numbers of `metrics` to the MLflow run at `step`."
-        from mlflow.entities import Metric
-
-        ts = int(time.time() * 1000)
-        self.mlflow_client.log_batch(
-            self.mlflow_run_id,
-            metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)],
-        )
-
-    def log_metrics(self, metrics: dict, step: int | None = None):
-        "Log numeric `metrics` at `step` (non-finite values are skipped by MLflow, kept by W&B)."
-        metrics = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
-        if self.wandb_run:
-            self.wandb_run.log(metrics, step=step)
-        if self.mlflow_client:
-            self._mlflow_metrics(metrics, step or 0)
-
-    def log_summary(self, summary: dict):
-        "Final figures of the run (W&B summary; MLflow metrics at step 0)."
-        flat = {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float, str))}
-        if self.wandb_run:
-            self.wandb_run.summary.update(flat)
-        if self.mlflow_client:
-            self._mlflow_metrics(flat, 0)
-
-    def finish(self, status: str = "FINISHED"):
-        "Close the run: FINISHED, FAILED or KILLED."
-        if self.wandb_run:
-            self.wandb_run.finish(exit_code=0 if status == "FINISHED" else 1)
-            self.wandb_run = None
-        if self.mlflow_client and self.mlflow_run_id:
-            self.mlflow_client.set_terminated(self.mlflow_run_id, status)
-            self.mlflow_run_id = None
-
     def __enter__(self):
         return self
 
     def __exit__(self, typ, *_):
         self.finish("FINISHED" if typ is None else ("KILLED" if issubclass(typ, KeyboardInterrupt) else "FAILED"))
+
+# %% ../nbs/foundations/10_tracking.ipynb #86f2c07a
+@patch
+def _mlflow_metrics(self: Tracker, metrics: dict, step: int):
+    "Log the finite numbers of `metrics` to the MLflow run at `step`."
+    from mlflow.entities import Metric
+
+    ts = int(time.time() * 1000)
+    self.mlflow_client.log_batch(
+        self.mlflow_run_id,
+        metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)],
+    )
+
+
+@patch
+def log_metrics(self: Tracker, metrics: dict, step: int | None = None):
+    "Log numeric `metrics` at `step` (non-finite values are skipped by MLflow, kept by W&B)."
+    metrics = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
+    if self.wandb_run:
+        self.wandb_run.log(metrics, step=step)
+    if self.mlflow_client:
+        self._mlflow_metrics(metrics, step or 0)
+
+
+@patch
+def log_summary(self: Tracker, summary: dict):
+    "Final figures of the run (W&B summary; MLflow metrics at step 0)."
+    flat = {k: v for k, v in flatten(summary).items() if isinstance(v, (int, float, str))}
+    if self.wandb_run:
+        self.wandb_run.summary.update(flat)
+    if self.mlflow_client:
+        self._mlflow_metrics(flat, 0)
+
+
+@patch
+def finish(self: Tracker, status: str = "FINISHED"):
+    "Close the run: FINISHED, FAILED or KILLED."
+    if self.wandb_run:
+        self.wandb_run.finish(exit_code=0 if status == "FINISHED" else 1)
+        self.wandb_run = None
+    if self.mlflow_client and self.mlflow_run_id:
+        self.mlflow_client.set_terminated(self.mlflow_run_id, status)
+        self.mlflow_run_id = None
 
 # %% ../nbs/foundations/10_tracking.ipynb #dd1a3c58
 def _leveldb_records(data: bytes, block: int = 32768):

@@ -11,6 +11,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import torch
+from fastcore.basics import patch
 from .sources import OHLCV
 
 # %% auto #0
@@ -75,57 +76,66 @@ class TensorWindows:
         to = lambda a: torch.as_tensor(a, dtype=torch.long, device=x.device)
         self.train, self.val, self.test = to(splits.train_indices), to(splits.val_indices), to(splits.test_indices)
 
-    @classmethod
-    def from_frame(
-        cls,
-        df: pd.DataFrame,
-        labels,
-        splits: Splits,
-        columns: list[str] | None = None,
-        norm: str = "train",
-        device="cpu",
-        dtype=torch.float32,
-        name: str = "dataset",
-    ) -> "TensorWindows":
-        "Validate `df[columns]` and `labels`, normalise with train-only statistics (or per window), move to `device`."
-        columns = feature_columns(df) if columns is None else list(columns)
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise ValueError(f"{name}: missing feature column(s) {missing}")
-        if len(df) != splits.settings["total_days"] or len(labels) != len(df):
-            raise ValueError(
-                f"{name}: {len(df)} rows and {len(labels)} labels, but the split was made for {splits.settings['total_days']} days"
-            )
-        bad = [c for c in columns if not pd.api.types.is_numeric_dtype(df[c])]
-        if bad:
-            raise ValueError(f"{name}: non-numeric feature column(s) {bad}")
-        feats = df[columns].to_numpy(np.float64)
-        if not np.isfinite(feats).all():
-            col = columns[int(np.argwhere(~np.isfinite(feats))[0, 1])]
-            raise ValueError(f"{name}: column {col!r} has NaN or infinite values")
-        lab = np.asarray(labels, np.float64)
-        used = np.concatenate([splits.train_indices, splits.val_indices, splits.test_indices]) + splits.settings["context_length"] - 1
-        if not np.isin(lab[used], (0.0, 1.0)).all():
-            raise ValueError(f"{name}: labels of sampled days must be 0 or 1 (NaN found: the split reaches past the labelled rows)")
-        stats = None
-        if norm == "train":
-            stats = train_statistics(feats, splits)
-            feats = (feats - stats[0]) / stats[1]
-        t = lambda a: torch.as_tensor(a, dtype=dtype).to(device)
-        return cls(t(feats), t(np.nan_to_num(lab, nan=-1.0)), splits, norm, stats)
+# %% ../nbs/foundations/06_windows.ipynb #c7b2bb49
+@patch(cls_method=True)
+def from_frame(
+    cls: TensorWindows,
+    df: pd.DataFrame,
+    labels,
+    splits: Splits,
+    columns: list[str] | None = None,
+    norm: str = "train",
+    device="cpu",
+    dtype=torch.float32,
+    name: str = "dataset",
+) -> "TensorWindows":
+    "Validate `df[columns]` and `labels`, normalise with train-only statistics (or per window), move to `device`."
+    columns = feature_columns(df) if columns is None else list(columns)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name}: missing feature column(s) {missing}")
+    if len(df) != splits.settings["total_days"] or len(labels) != len(df):
+        raise ValueError(
+            f"{name}: {len(df)} rows and {len(labels)} labels, but the split was made for {splits.settings['total_days']} days"
+        )
+    bad = [c for c in columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if bad:
+        raise ValueError(f"{name}: non-numeric feature column(s) {bad}")
+    feats = df[columns].to_numpy(np.float64)
+    if not np.isfinite(feats).all():
+        col = columns[int(np.argwhere(~np.isfinite(feats))[0, 1])]
+        raise ValueError(f"{name}: column {col!r} has NaN or infinite values")
+    lab = np.asarray(labels, np.float64)
+    used = np.concatenate([splits.train_indices, splits.val_indices, splits.test_indices]) + splits.settings["context_length"] - 1
+    if not np.isin(lab[used], (0.0, 1.0)).all():
+        raise ValueError(f"{name}: labels of sampled days must be 0 or 1 (NaN found: the split reaches past the labelled rows)")
+    stats = None
+    if norm == "train":
+        stats = train_statistics(feats, splits)
+        feats = (feats - stats[0]) / stats[1]
+    t = lambda a: torch.as_tensor(a, dtype=dtype).to(device)
+    return cls(t(feats), t(np.nan_to_num(lab, nan=-1.0)), splits, norm, stats)
 
-    @property
-    def n_features(self) -> int:
-        return self.x.shape[1]
 
-    def gather(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        "Windows `[len(idx), context, features]` and their labels `[len(idx)]`."
-        xb = self.x[idx[:, None] + self.offsets]
-        return (revin(xb) if self.norm == "revin" else xb), self.y[idx + self.context_length - 1]
+@patch(as_prop=True)
+def n_features(self: TensorWindows) -> int:
+    "Number of features: the model's input channels."
+    return self.x.shape[1]
 
-    def batches(self, idx: torch.Tensor, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None) -> Iterator:
-        "Batches of `(x, y)` over `idx`, shuffled on the device when asked."
-        if shuffle:
-            idx = idx[torch.randperm(len(idx), generator=generator, device="cpu").to(idx.device)]
-        for i in range(0, len(idx), batch_size):
-            yield self.gather(idx[i : i + batch_size])
+
+@patch
+def gather(self: TensorWindows, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "Windows `[len(idx), context, features]` and their labels `[len(idx)]`."
+    xb = self.x[idx[:, None] + self.offsets]
+    return (revin(xb) if self.norm == "revin" else xb), self.y[idx + self.context_length - 1]
+
+# %% ../nbs/foundations/06_windows.ipynb #3b14ec1b
+@patch
+def batches(
+    self: TensorWindows, idx: torch.Tensor, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
+) -> Iterator:
+    "Batches of `(x, y)` over `idx`, shuffled on the device when asked."
+    if shuffle:
+        idx = idx[torch.randperm(len(idx), generator=generator, device="cpu").to(idx.device)]
+    for i in range(0, len(idx), batch_size):
+        yield self.gather(idx[i : i + batch_size])
