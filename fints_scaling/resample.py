@@ -1,4 +1,4 @@
-"""`resample_ohlcv` turns daily OHLCV into coarser bars without look-ahead: each bar is dated by its last trading day, so its Close is that day's real close.
+"""The first stage: every raw ticker's daily prices become bars at each timescale, cut on one market calendar and written with a manifest entry; then the datasets the models read are built on them.
 
 Docs: https://fints-scaling.github.io/fints_scaling/resample.html.md"""
 

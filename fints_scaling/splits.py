@@ -43,16 +43,16 @@ class ChunkSplitter:
 
     def __init__(
         self,
-        total_days: int,
-        context_length: int = 60,
-        horizon: int = 1,
-        val_ratio: float = 0.15,
-        test_ratio: float = 0.15,
-        seed: int = 42,
-        mode: str = "contiguous",
-        purge: int | None = None,
-        embargo: int = 0,
-        chunk_days: int | None = None,
+        total_days: int,  # days (rows) of the dataset
+        context_length: int = 60,  # input days of a window
+        horizon: int = 1,  # days past the window its label looks at
+        val_ratio: float = 0.15,  # share of the days blocked for val
+        test_ratio: float = 0.15,  # share of the days blocked for test
+        seed: int = 42,  # picks the scattered chunks
+        mode: str = "contiguous",  # "contiguous" (test last, val before it) or "scattered" (chunks across the history)
+        purge: int | None = None,  # days between a train window's last label day and a blocked day (None: the horizon)
+        embargo: int = 0,  # days after a blocked block in which no train window starts
+        chunk_days: int | None = None,  # length of a scattered chunk (None: a twentieth of the days, at least 3 windows)
     ):
         if mode not in MODES:
             raise ValueError(f"unknown split mode {mode!r}; expected one of {list(MODES)}")
