@@ -421,7 +421,7 @@ def run_phase(
     return out
 
 # %% ../nbs/07_experiments.ipynb #84c2cb17
-def _generate(a: argparse.Namespace, matrix: list[Run], root: Path):
+def _generate_scripts(a: argparse.Namespace, matrix: list[Run], root: Path):
     "Write the matrix's standalone scripts and print their paths."
     for r in matrix:
         cfg = load_experiment_config(experiment_config_path(r.task, root), root).with_overrides(horizon=a.horizon, timescale=a.timescale)
@@ -484,7 +484,7 @@ def experiments_cli(argv=None) -> int:
         if a.action == "list":
             return _list(matrix)
         if a.action == "generate":
-            return _generate(a, matrix, ctx.root)
+            return _generate_scripts(a, matrix, ctx.root)
         runs = run_phase(
             a.phase,
             a.budgets,
