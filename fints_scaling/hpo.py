@@ -467,8 +467,8 @@ def run_hpo(
     config: ExperimentConfig | str | Path,  # the experiment, or the path of its YAML
     budget: str,  # parameter budget of the model, e.g. "2M"
     *,
-    n_trials: int = 50,  # finished trials the study holds when done, counting every worker and earlier run
-    timeout_hours: float = 4.0,  # wall-clock limit of this process
+    n_trials: int | None = None,  # finished trials the study holds when done, counting every worker (None: the search space's, else 50)
+    timeout_hours: float | None = None,  # wall-clock limit of this process (None: the search space's, else 4)
     search_space_path: str | Path = "configs/hpo/default_search.yaml",  # the search-space YAML
     storage: str | None = None,  # Optuna storage URL (None: SQLite in outputs/hpo/)
     task: str | None = None,  # another task than the config's
@@ -485,9 +485,9 @@ def run_hpo(
 ) -> dict:
     "Tune `budget` on an experiment; returns the best-params record (also written to outputs/hpo/{experiment}/{budget}_best.json)."
     ctx, budget = ctx or RunContext(), canonical_budget(budget)
-    check_count(n_trials, "n_trials")
-    check_positive(timeout_hours, "timeout_hours")
     sp = load_search_space(search_space_path, ctx.root)
+    n_trials = check_count(sp.get("n_trials", 50) if n_trials is None else n_trials, "n_trials")
+    timeout_hours = check_positive(sp.get("timeout_hours", 4.0) if timeout_hours is None else timeout_hours, "timeout_hours")
     space = cap_epochs(sp["search_space"], max_epochs)
     Hyperparameters.from_dict(fixed, "fixed hyperparameters")
     cfg = experiment_config(config, ctx.root, task=task, horizon=horizon, timescale=timescale, name=experiment)
@@ -536,9 +536,10 @@ def run_worker(
         check_count(n_trials, "n_trials")
     if timeout_hours is not None:
         check_positive(timeout_hours, "timeout_hours")
-    rdb = make_storage(storage, heartbeat_interval, grace_period, (ctx or RunContext()).root)
+    ctx = ctx or RunContext()
+    rdb = make_storage(storage, heartbeat_interval, grace_period, ctx.root)
     attrs = _wait_for_study(study_name, storage, rdb, wait_seconds)
-    ctx = replace(ctx or RunContext(), verify=attrs.get("data_verified", True))
+    ctx = replace(ctx, verify=attrs.get("data_verified", True))
     cfg, budget, planned = ExperimentConfig(**attrs["config"]), attrs["budget"], attrs.get("n_trials", 50)
     sampler, pruner = TrialSeededSampler(cfg.seed, budget, planned), make_pruner(attrs.get("pruning"), planned)
     study = optuna.load_study(study_name=study_name, storage=rdb, sampler=sampler, pruner=pruner)
@@ -603,12 +604,11 @@ def hpo_cli(argv=None) -> int:
 
     def tune():
         ctx = RunContext.from_args(a)
-        sp = load_search_space(a.search_space, ctx.root)
         best = run_hpo(
             a.config,
             a.budget,
-            n_trials=sp.get("n_trials", 50) if a.n_trials is None else a.n_trials,
-            timeout_hours=sp.get("timeout_hours", 4.0) if a.timeout is None else a.timeout,
+            n_trials=a.n_trials,
+            timeout_hours=a.timeout,
             search_space_path=a.search_space,
             storage=a.storage,
             task=a.task,

@@ -193,8 +193,8 @@ def run_training(
     check_positive(train_fraction, "train_fraction", upper=1)
     cfg = experiment_config(config, ctx.root, task=task, horizon=horizon, timescale=timescale, name=experiment)
     model_seed = check_count(cfg.model_seed if model_seed is None else model_seed, "model_seed", minimum=0)
-    run = {"experiment": cfg.name, "task": cfg.task, "budget": budget, "horizon": cfg.horizon}
-    hp, hpo_doc = _hyperparameters(hyperparameters, hpo_best, run, strict)
+    this_run = {"experiment": cfg.name, "task": cfg.task, "budget": budget, "horizon": cfg.horizon}
+    hp, hpo_doc = _hyperparameters(hyperparameters, hpo_best, this_run, strict)
     hp, data = fraction_hyperparameters(hp, train_fraction), prepare_experiment(cfg, ctx)
     arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=ctx.root)
     train_idx = data.windows.train
