@@ -29,13 +29,11 @@ data: venv
 demo: data
 	$(BIN)/fints-demo
 
-# System packages the tests use: Chromium (browser test) and PostgreSQL (distributed HPO test).
-# Installed with apt where they are missing and apt exists.
-sysdeps:
-	@command -v chromium >/dev/null || ! command -v apt-get >/dev/null || \
-	  (echo "installing chromium (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || ! command -v apt-get >/dev/null || \
-	  (echo "installing postgresql (apt)"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+# System programs some tests use: Chromium (browser tests) and PostgreSQL (distributed HPO test). Installed with apt only as root
+# or with passwordless sudo; otherwise one line says which tests will skip and how to install them. PostgreSQL also comes
+# without root from the pgserver wheel in the venv.
+sysdeps: venv
+	@bash tools/sysdeps.sh $(BIN)/python
 
 # ruff checks the notebooks (the source), tests, tools and benchmarks first: one format, no lint.
 test: data sysdeps

@@ -11,7 +11,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .scaling import RESULT_COLUMNS, fit_power_law, generate_scaling_report, load_experiment_results, read_json_files
+from fints_scaling.scaling import (
+    RESULT_COLUMNS,
+    fit_power_law,
+    generate_scaling_report,
+    load_experiment_results,
+    points_needed,
+    read_json_files,
+)
 from .model import parse_budget
 from .storage import atomic_path, project_root
 
@@ -147,7 +154,7 @@ def export_results_csv(output_path="outputs/results/all_results.csv", results_di
     "Write every training run (one row per model seed) with its experiment's power-law alpha and R^2 on mean test loss to CSV."
     tr = aggregate_training_results(results_dir)
     fits = {
-        e: fit_power_law(g.params, g.test_loss) if g.params.nunique() >= 2 else (np.nan, np.nan, np.nan)
+        e: fit_power_law(g.params, g.test_loss) if g.params.nunique() >= points_needed(2) else (np.nan, np.nan, np.nan)
         for e, g in _budget_means(tr).groupby("experiment")
     }
     df = (

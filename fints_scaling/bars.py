@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .storage import DataPaths
-from .sources import OHLCV, raw_path
+from .sources import OHLCV, check_ticker, raw_path
 
 # %% auto #0
 __all__ = ['TIMESCALES', 'RESAMPLED', 'get_freq_string', 'bar_end_dates', 'resample_ohlcv', 'check_no_lookahead',
@@ -95,4 +95,4 @@ def timescale_path(ticker: str, kind: str, timescale: str, paths: DataPaths | No
     get_freq_string(timescale)
     if timescale == "daily":
         return raw_path(ticker, paths)
-    return (paths or DataPaths.default()).processed / f"{ticker}_{kind}_{timescale}.parquet"
+    return (paths or DataPaths.default()).processed / f"{check_ticker(ticker)}_{kind}_{timescale}.parquet"

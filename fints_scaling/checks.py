@@ -11,7 +11,8 @@ from dataclasses import fields
 from typing import Callable
 
 # %% auto #0
-__all__ = ['count', 'seed', 'positive', 'fraction', 'check_count', 'check_positive', 'check_fields', 'run_command']
+__all__ = ['count', 'seed', 'positive', 'fraction', 'nonnegative', 'check_count', 'check_positive', 'check_nonnegative',
+           'check_fields', 'run_command']
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e006
 def check_count(value, name: str, minimum: int = 1) -> int:
@@ -23,12 +24,23 @@ def check_count(value, name: str, minimum: int = 1) -> int:
     return value
 
 
-def check_positive(value, name: str, upper: float | None = None) -> float:
-    "`value` if it is a finite number > 0 (and <= `upper`); a ValueError naming `name` otherwise."
+def _finite(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value <= 0 or (upper is not None and value > upper):
+    return value
+
+
+def check_positive(value, name: str, upper: float | None = None) -> float:
+    "`value` if it is a finite number > 0 (and <= `upper`); a ValueError naming `name` otherwise."
+    if _finite(value, name) <= 0 or (upper is not None and value > upper):
         raise ValueError(f"{name} must lie in (0, {upper:g}], got {value:g}" if upper is not None else f"{name} must be > 0, got {value:g}")
+    return value
+
+
+def check_nonnegative(value, name: str) -> float:
+    "`value` if it is a finite number >= 0 (a wait in seconds, say); a ValueError naming `name` otherwise."
+    if _finite(value, name) < 0:
+        raise ValueError(f"{name} must be >= 0, got {value:g}")
     return value
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e008
@@ -51,6 +63,7 @@ count = _argtype(int, check_count, "an integer >= 1")
 seed = _argtype(int, check_count, "an integer >= 0", minimum=0)
 positive = _argtype(float, check_positive, "a number > 0")
 fraction = _argtype(float, check_positive, "a fraction in (0, 1]", upper=1)
+nonnegative = _argtype(float, check_nonnegative, "a number >= 0")
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e011
 def _accepts(tp, value) -> bool:
@@ -83,9 +96,12 @@ def check_fields(obj, where: str):
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e014
 def run_command(prog: str, main: Callable[[], int | None], expected: tuple[type[BaseException], ...] = ()) -> int:
-    "Run `main()`; a ValueError, OSError or one of `expected` becomes `prog: message` on stderr and exit code 2."
+    "Run `main()`; a ValueError, OSError or one of `expected` becomes `prog: message` on stderr and exit code 2, Ctrl-C exit code 130."
     try:
         return main() or 0
     except (ValueError, OSError, *expected) as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

@@ -63,6 +63,8 @@ class ExperimentConfig:
             (self.channel_mode in CHANNEL_MODES, f"unknown channel_mode {self.channel_mode!r}; expected one of {list(CHANNEL_MODES)}"),
             (self.label_price in ("high", "close"), f"unknown label_price {self.label_price!r}; expected 'high' or 'close'"),
             (self.context_length >= 1, f"context_length must be >= 1, got {self.context_length!r}"),
+            (self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}"),
+            (self.model_seed >= 0, f"model_seed must be an integer >= 0, got {self.model_seed!r}"),
             (self.purge is None or self.purge >= 0, f"purge must be null or an integer >= 0, got {self.purge!r}"),
             (self.embargo >= 0, f"embargo must be an integer >= 0, got {self.embargo!r}"),
             (0 < self.hpo_train_fraction <= 1, f"hpo_train_fraction must lie in (0, 1], got {self.hpo_train_fraction!r}"),
@@ -91,7 +93,10 @@ def with_overrides(
     timescale: str | None = None,  # another timescale
 ) -> ExperimentConfig:
     "This config with another task, horizon or timescale; the name says what changed."
-    new = replace(self, task=task or self.task, horizon=horizon or self.horizon, timescale=timescale or self.timescale)
+    given = {
+        k: v for k, v in dict(task=task, horizon=horizon, timescale=timescale).items() if v is not None
+    }  # "" and 0 are checked, not dropped
+    new = replace(self, **given)
     if new == self:
         return self
     prefix = self.name.split("_")[0]

@@ -35,7 +35,7 @@ class RunContext:
     progress: bool = True  # show progress bars
 
     def __post_init__(self):
-        object.__setattr__(self, "root", Path(self.root) if self.root else project_root())
+        object.__setattr__(self, "root", Path(self.root).resolve() if self.root else project_root())  # absolute: runs may change folder
         check_fields(self, "run context")
         if self.wandb_mode not in (None, *WANDB_MODES):
             raise ValueError(f"unknown wandb_mode {self.wandb_mode!r}; expected one of {list(WANDB_MODES)}")
@@ -81,7 +81,13 @@ def from_args(cls: RunContext, a: argparse.Namespace, progress: bool = True) -> 
 
 @patch
 def notebook_parameters(self: RunContext) -> dict:
-    "The context as papermill parameters of the HPO and training notebooks (without the root: they run in it)."
+    "The context as papermill parameters of the HPO and training notebooks, the root too: a kernel's FINTS_ROOT may name another project."
     return dict(
-        device=self.device, amp=self.amp, wandb_mode=self.wandb_mode, mlflow=self.mlflow, mlflow_uri=self.mlflow_uri, verify=self.verify
+        root=str(self.root),
+        device=self.device,
+        amp=self.amp,
+        wandb_mode=self.wandb_mode,
+        mlflow=self.mlflow,
+        mlflow_uri=self.mlflow_uri,
+        verify=self.verify,
     )

@@ -17,7 +17,6 @@ from .model import canonical_budget
 from .experiments import run_phase
 from .hpo import hpo_best_path
 from .scaling import compare_scaling_across_tasks
-from .storage import project_root
 from .train import results_path, run_training
 
 # %% auto #0
@@ -66,15 +65,19 @@ def run_demo(
     fraction_budgets = [b for b in map(canonical_budget, fraction_budgets) if b in budgets]  # data-size runs only where the ladder trains
     runs = run_phase("demo", budgets, (task,), horizon=horizon, n_trials=n_trials, max_epochs=max_epochs, model_seeds=range(seeds), ctx=ctx)
     _data_size_runs(experiment, task, horizon, fraction_budgets, fractions, ctx)
-    report = generate_experiment_summary_report(root / "outputs/results/summary_report.md", n_boot=n_boot)
-    csv = export_results_csv(root / "outputs/results/all_results.csv")
-    compare_scaling_across_tasks([experiment], root / "outputs/figures/scaling_comparison_all_tasks.png")
+    results, figures = root / "outputs/results", root / "outputs/figures"  # every report reads and writes under the run's root
+    report = generate_experiment_summary_report(
+        results / "summary_report.md", results_dir=results, hpo_dir=root / "outputs/hpo", figures_dir=figures, n_boot=n_boot
+    )
+    csv = export_results_csv(results / "all_results.csv", results_dir=results)
+    compare_scaling_across_tasks([experiment], figures / "scaling_comparison_all_tasks.png", results_dir=results)
     return dict(
         runs=runs,
         report=report,
         csv=csv,
-        figure=root / "outputs/figures" / f"{experiment}_scaling.png",
-        scaling_json=root / "outputs/figures" / f"{experiment}_scaling.json",
+        figure=figures / f"{experiment}_scaling.png",
+        scaling_json=figures / f"{experiment}_scaling.json",
+        notebooks=root / "outputs/runs/demo",
         seconds=time.perf_counter() - t0,
     )
 
@@ -121,6 +124,5 @@ def _report(out: dict):
             f"  baselines (test loss): majority {rep['baselines']['majority']:.4f}, logistic regression {rep['baselines']['logistic']:.4f}"
         )
     print(f"  verdict: {rep['verdict']['sentence']}")
-    for k in ("report", "csv", "figure", "scaling_json"):
+    for k in ("report", "csv", "figure", "scaling_json", "notebooks"):
         print(f"  {k:<13} {out[k]}")
-    print(f"  notebooks     {project_root() / 'outputs/runs/demo'}")

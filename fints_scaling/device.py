@@ -41,12 +41,7 @@ def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
         return None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    try:
-        with torch.autocast("mps", dtype=torch.bfloat16):
-            torch.ones(2, 2, device=device) @ torch.ones(2, 2, device=device)
-        return torch.bfloat16
-    except (RuntimeError, TypeError):
-        return None
+    return torch.bfloat16 if torch.backends.mps.is_macos_or_newer(14, 0) else None  # MPS runs bf16 from macOS 14 (Sonoma)
 
 # %% ../nbs/foundations/09_device.ipynb #082ba6c6
 def nvml_temperature() -> float | None:
@@ -202,12 +197,14 @@ def find_batch_size(
             loss.backward()
             ok = b
             b *= 2
-        except torch.OutOfMemoryError:
+        except RuntimeError as e:  # torch.OutOfMemoryError on CUDA; MPS says "MPS backend out of memory" in a RuntimeError
+            if not isinstance(e, torch.OutOfMemoryError) and "out of memory" not in str(e):
+                raise
             break
         finally:
             model.zero_grad(set_to_none=True)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+            if device.type in ("cuda", "mps"):
+                getattr(torch, device.type).empty_cache()
     if ok is None:
         raise RuntimeError(f"even a batch of {start} does not fit on {device}")
     return ok

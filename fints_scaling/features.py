@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tqdm.auto import tqdm
 from .checks import run_command
 from .storage import DataPaths, Manifest, read_table, write_dataset
-from .sources import OHLCV, read_raw, validate_ohlcv
+from .sources import OHLCV, check_ticker, read_raw, validate_ohlcv
 from .bars import TIMESCALES, get_freq_string, resample_ohlcv, timescale_path
 
 # %% auto #0
@@ -192,7 +192,7 @@ def dataset_path(ticker: str, name: str, timescale: str = "daily", paths: DataPa
     "`data/processed/v1/{ticker}_{name}.parquet` for daily, `..._{name}_{timescale}.parquet` otherwise."
     get_freq_string(timescale)
     suffix = "" if timescale == "daily" else f"_{timescale}"
-    return (paths or DataPaths.default()).processed / f"{ticker}_{name}{suffix}.parquet"
+    return (paths or DataPaths.default()).processed / f"{check_ticker(ticker)}_{name}{suffix}.parquet"
 
 # %% ../nbs/foundations/04_features.ipynb #dcbdcea2
 def _read_bars(ticker, kind, timescale, paths):

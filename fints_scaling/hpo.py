@@ -19,11 +19,12 @@ from optuna.trial import TrialState
 from .config import ExperimentConfig, experiment_config, git_commit, package_versions
 from .context import RunContext
 from .device import ThermalGuard, ThermalStop
-from .checks import check_count, check_positive, count, positive, run_command
+from .checks import check_count, check_nonnegative, check_positive, count, nonnegative, positive, run_command
 from .model import build_model, canonical_budget, model_config
 from .splits import get_hpo_subset, prepare_experiment
 from .storage import file_lock, project_root, read_yaml, write_json_atomic
-from .trainer import Hyperparameters, Trainer, seed_everything
+from .tracking import flatten
+from .trainer import Diverged, Hyperparameters, Trainer, seed_everything
 
 log = logging.getLogger("fints_scaling")
 
@@ -270,6 +271,10 @@ def _train_trial(trial: optuna.Trial, hp: Hyperparameters, data, subset: torch.T
         except optuna.TrialPruned:
             tracker.log_summary({"state": "pruned", "epochs": trainer.epoch})
             raise
+        except Diverged as e:  # a corner of the search space where training blows up: pruned with its reason, and the study goes on
+            trial.set_user_attr("diverged", str(e))
+            tracker.log_summary({"state": "diverged", "epochs": trainer.epoch})
+            raise optuna.TrialPruned(str(e)) from None
         tracker.log_summary({"best_val_loss": rec["best_val_loss"], "best_epoch": rec["best_epoch"], "epochs": rec["epochs"]})
     return rec
 
@@ -322,6 +327,7 @@ def save_best_params(study: optuna.Study, experiment_name: str, budget: str, ext
         n_trials_completed=len(done),
         n_trials_pruned=len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))),
         n_trials_failed=len(study.get_trials(deepcopy=False, states=(TrialState.FAIL,))),
+        n_trials_diverged=sum("diverged" in t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))),
         best_trial=best.number,
         **{
             k: best.user_attrs.get(k)
@@ -346,6 +352,46 @@ def save_best_params(study: optuna.Study, experiment_name: str, budget: str, ext
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+def _snapshot(study: optuna.Study, storage: RDBStorage | None) -> tuple[int, list]:
+    "Finished trials and the running ones, from one snapshot (a trial finishing between two queries would be counted by neither)."
+    with warnings.catch_warnings():  # dead workers' trials: failed, then retried (experimental, see above)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    try:
+        trials = study.get_trials(deepcopy=False)
+    except KeyError:  # the study's record is gone
+        if storage is not None and study.study_name not in optuna.get_all_study_names(storage):
+            raise ValueError(
+                f"study {study.study_name!r} was deleted while this process worked on it (--fresh elsewhere?); stopping"
+            ) from None
+        raise
+    return sum(t.state in FINISHED for t in trials), [t for t in trials if t.state == TrialState.RUNNING]
+
+
+class _InterruptWithoutTraceback(logging.Filter):
+    "Optuna logs a trial ended by Ctrl-C as failed, with a traceback that tells the user nothing: the line stays, the traceback goes."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[0] is KeyboardInterrupt:
+            record.exc_info = None
+        return True
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_InterruptWithoutTraceback())  # the logger Optuna reports failed trials on
+
+
+def _say_waiting(study: optuna.Study, running: list, storage: RDBStorage | None):
+    "Say, once, why a process that has nothing to start waits: the last trials run elsewhere, or ran in a process that died."
+    who = ", ".join(f"trial {t.number} ({t.user_attrs.get('worker', 'unknown worker')})" for t in running)
+    grace = getattr(storage, "grace_period", None)
+    log.warning(
+        "%s: waiting for %s; a trial whose worker died is failed %s after its last heartbeat, then retried",
+        study.study_name,
+        who,
+        f"{grace} s" if grace else "once its heartbeat is stale",
+    )
+
+# %% ../nbs/03_hpo.ipynb #5ed3cfc9
 def _study_attrs(objective, budget, space, fixed, n_trials, pruning) -> dict:
     "What a worker on another machine needs to join the study, and what the best JSON records."
     cfg, data = objective.config, objective.data
@@ -399,20 +445,19 @@ def optimize(
 ):
     "Run trials one at a time until `study` holds `n_trials` finished ones (all workers) or the timeout passes; each records its process."
     deadline = time.monotonic() + timeout_hours * 3600 if timeout_hours else float("inf")
-    bar = None
+    bar, waiting = None, False
     while time.monotonic() < deadline:
         with ExitStack() as claim:
             claim.enter_context(claim_lock(storage, study.study_name))  # held from the count until this trial exists
-            with warnings.catch_warnings():  # dead workers' trials: failed, then retried (experimental, see above)
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
-            states = [t.state for t in study.get_trials(deepcopy=False)]  # one snapshot: a trial finishing between two queries
-            done, running = sum(s in FINISHED for s in states), states.count(TrialState.RUNNING)  # would be counted by neither
+            done, running = _snapshot(study, storage)
             if done >= n_trials:
                 break
-            if done + running >= n_trials:  # the last trials are running elsewhere
+            if done + len(running) >= n_trials:  # the last trials are running elsewhere
+                if not waiting:
+                    _say_waiting(study, running, storage)
                 claim.close()
                 time.sleep(poll_seconds)
+                waiting = True
                 continue
             if bar is None and progress:
                 bar = tqdm(total=n_trials, initial=done, desc=study.study_name)
@@ -423,6 +468,7 @@ def optimize(
                 return objective(trial)
 
             study.optimize(tagged, n_trials=1, catch=())
+            waiting = False
         if bar is not None:
             bar.n = len(study.get_trials(deepcopy=False, states=FINISHED))
             bar.refresh()
@@ -433,19 +479,33 @@ def optimize(
 
 # %% ../nbs/03_hpo.ipynb #fc3d0886
 def _check_study(study: optuna.Study, attrs: dict, storage: str):
-    "Refuse to add trials to a study that was started with other settings (search space, trial target, config, data)."
+    "Refuse to add trials to a study that was started with other settings (search space, config, data); a new trial target is allowed."
     old = study.user_attrs
     if "config" not in old:
         return
     new = json.loads(json.dumps(attrs, default=str))
-    if diff := [k for k in new if k in old and old[k] != new[k]]:
-        shown = "; ".join(f"{k}: {json.dumps(old[k], default=str)[:120]} then, {json.dumps(new[k], default=str)[:120]} now" for k in diff)
+    then, now = (flatten({k: d[k] for k in new if k in old and k != "n_trials"}) for d in (old, new))
+    if diff := [k for k in sorted(then.keys() | now.keys()) if then.get(k, "unset") != now.get(k, "unset")]:
+        shown = "; ".join(f"{k}: {json.dumps(then.get(k, 'unset'))} then, {json.dumps(now.get(k, 'unset'))} now" for k in diff)
         raise ValueError(
             f"study {study.study_name!r} in {storage} was started with other settings ({shown}); "
             f"rerun with --fresh (fresh=True) to delete it and start over, or give --experiment a new name"
         )
 
 # %% ../nbs/03_hpo.ipynb #3e301f9d
+def _refuse_live_trials(study: optuna.Study):
+    "Refuse to delete a study while a live worker runs one of its trials (trials of dead workers are failed first)."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    if running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        who = ", ".join(sorted({t.user_attrs.get("worker", "an unknown process") for t in running}))
+        raise ValueError(
+            f"study {study.study_name!r} has {len(running)} running trial(s), worker {who}: "
+            "stop it, or wait for it, before --fresh deletes the study"
+        )
+
+# %% ../nbs/03_hpo.ipynb #bd211635
 def _open_study(cfg: ExperimentConfig, budget: str, url: str, rdb: RDBStorage, attrs: dict, sp: dict, fresh: bool) -> optuna.Study:
     "The study of (experiment, budget): created, reopened when its settings are `attrs`, or deleted first when `fresh`."
     try:
@@ -453,6 +513,7 @@ def _open_study(cfg: ExperimentConfig, budget: str, url: str, rdb: RDBStorage, a
     except KeyError:
         existing = None
     if existing and fresh:
+        _refuse_live_trials(existing)
         optuna.delete_study(study_name=existing.study_name, storage=rdb)
     elif existing:
         _check_study(existing, attrs, url)  # before anything is written to it
@@ -536,6 +597,7 @@ def run_worker(
         check_count(n_trials, "n_trials")
     if timeout_hours is not None:
         check_positive(timeout_hours, "timeout_hours")
+    check_nonnegative(wait_seconds, "wait_seconds")
     ctx = ctx or RunContext()
     rdb = make_storage(storage, heartbeat_interval, grace_period, ctx.root)
     attrs = _wait_for_study(study_name, storage, rdb, wait_seconds)
@@ -564,7 +626,7 @@ def _worker_cli(argv: list[str]) -> int:
     ap = _hpo_parser("fints-hpo worker", "Add a worker to an existing study.", verify=False)
     ap.add_argument("--study", required=True)
     ap.add_argument("--storage", required=True)
-    ap.add_argument("--wait", type=float, default=0, help="seconds to wait for the study to be created")
+    ap.add_argument("--wait", type=nonnegative, default=0, help="seconds to wait for the study to be created")
     a = ap.parse_args(argv)
 
     def work():

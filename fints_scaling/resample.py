@@ -10,22 +10,40 @@ import argparse
 from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
+import logging
 from .bars import RESAMPLED, get_freq_string, resample_ohlcv, timescale_path
 from .checks import run_command
 from .storage import DataPaths, Manifest, write_dataset
 from .sources import OHLCV, raw_path, read_raw, series_kind, validate_ohlcv
 
+log = logging.getLogger("fints_scaling")
+
 # %% auto #0
-__all__ = ['resample_timescale', 'default_calendar', 'resample_all', 'resample_cli']
+__all__ = ['log', 'calendar_days', 'resample_timescale', 'default_calendar', 'resample_all', 'resample_cli']
 
 # %% ../nbs/00_resample.ipynb #164a6a89
-def resample_timescale(ticker: str, timescale: str, calendar: str | None = None, paths: DataPaths | None = None) -> dict:
+def calendar_days(daily: pd.DataFrame, ticker: str, calendar: str | None, paths: DataPaths, clip: bool) -> pd.Series:
+    "The trading days of `calendar` (None: the ticker's own); a ValueError when they do not span `daily`, unless `clip`."
+    cal = daily["Date"] if calendar in (None, ticker) else read_raw(calendar, paths)["Date"]
+    outside = int(((daily.Date < cal.iloc[0]) | (daily.Date > cal.iloc[-1])).sum())
+    if outside:
+        span = lambda d: f"{d.iloc[0]:%Y-%m-%d}..{d.iloc[-1]:%Y-%m-%d}"
+        said = f"{ticker} runs {span(daily.Date)}, the calendar {calendar} {span(cal)}: {outside} of its {len(daily)} days lie outside it"
+        if not clip:
+            raise ValueError(f"{said} and would be lost; choose a calendar that spans {ticker} (by default, SP500)")
+        log.warning("%s and are left out of its bars", said)
+    return cal
+
+
+def resample_timescale(
+    ticker: str, timescale: str, calendar: str | None = None, paths: DataPaths | None = None, clip: bool = False
+) -> dict:
     "Resample `data/raw/{ticker}` to `timescale` on the trading days of `calendar`, write it, return its manifest entry."
     paths = paths or DataPaths.default()
     if timescale == "daily":
         raise ValueError(f"daily bars of {ticker!r} are the raw file {raw_path(ticker, paths)}; nothing to resample")
     daily = read_raw(ticker, paths)
-    cal = daily["Date"] if calendar in (None, ticker) else read_raw(calendar, paths)["Date"]
+    cal = calendar_days(daily, ticker, calendar, paths, clip)
     bars = validate_ohlcv(
         resample_ohlcv(daily, get_freq_string(timescale), cal), f"{ticker} {timescale} bars", [c for c in OHLCV if c in daily.columns]
     )
@@ -38,7 +56,7 @@ def resample_timescale(ticker: str, timescale: str, calendar: str | None = None,
         Manifest(paths),
     )
 
-
+# %% ../nbs/00_resample.ipynb #1839e014
 def default_calendar(paths: DataPaths) -> str | None:
     "`SP500` when its raw file exists: the market calendar every series is cut on."
     return "SP500" if (paths.raw / "SP500.parquet").exists() else None
@@ -48,9 +66,10 @@ def resample_all(tickers=None, timescales=RESAMPLED, calendar: str | None = None
     "Every raw ticker (or `tickers`) at every timescale beyond daily; returns the manifest entries."
     paths = paths or DataPaths.default()
     tickers = tickers or sorted(p.stem for p in paths.raw.glob("*.parquet"))
+    clip = calendar is None  # the default calendar may end before a ticker does (the embedded VIX): said, not refused
     calendar = calendar or default_calendar(paths)
     jobs = [(t, ts) for t in tickers for ts in timescales]
-    return [resample_timescale(t, ts, calendar, paths) for t, ts in tqdm(jobs, desc="resample", leave=False)]
+    return [resample_timescale(t, ts, calendar, paths, clip) for t, ts in tqdm(jobs, desc="resample", leave=False)]
 
 
 def resample_cli(argv=None) -> int:

@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 from .splits import too_small_to_judge
-from .storage import project_root, write_json_atomic
+from .storage import project_root, read_json, write_json_atomic
+from .tracking import flatten
 
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
 __all__ = ['log', 'HUBER_DELTA', 'FIT_OPTIONS', 'RESULT_COLUMNS', 'BASELINES', 'fit_power_law', 'interpret_alpha',
-           'fit_saturating_law', 'fit_joint_law', 'saturating_curve', 'moving_blocks', 'block_length',
-           'bootstrap_curves', 'saturating_coverage', 'result_row', 'read_json_files', 'read_results',
-           'load_experiment_results', 'results_frame', 'window_losses', 'scaling_analysis', 'scaling_verdict',
-           'plot_scaling_curve', 'generate_scaling_report', 'compare_scaling_across_tasks']
+           'points_needed', 'fit_saturating_law', 'fit_joint_law', 'saturating_curve', 'moving_blocks', 'block_length',
+           'bootstrap_curves', 'saturating_coverage', 'result_row', 'results_problem', 'read_json_files',
+           'read_results', 'load_experiment_results', 'results_frame', 'window_losses', 'scaling_analysis',
+           'scaling_verdict', 'plot_scaling_curve', 'generate_scaling_report', 'compare_scaling_across_tasks']
 
 # %% ../nbs/05_scaling.ipynb #dd9a833b
 def fit_power_law(params, errors) -> tuple[float, float, float]:
@@ -102,12 +103,17 @@ def _natural(names, theta) -> dict:
     return {n: float(np.exp(v)) if n in ("E", "A", "B") else float(v) for n, v in zip(names, theta)}
 
 # %% ../nbs/05_scaling.ipynb #a4db63dc
+def points_needed(n_parameters: int) -> int:
+    "Distinct points a law with `n_parameters` needs before it is called identifiable: k + 2, so two are left to judge the fit."
+    return n_parameters + 2
+
+
 def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, level=0.95) -> dict:
     "Fit one law; intervals from refits to `replicates` [B, n] (resampled losses of the same points), else to resampled points."
     L = np.asarray(L, float)
     n_distinct = len({tuple(np.round(c, 9)) for c in logx.T})
     out = {"n_points": int(len(L)), "n_distinct": n_distinct, "n_parameters": len(names)}
-    if n_distinct < len(names) + 2:
+    if n_distinct < points_needed(len(names)):
         return {
             **out,
             "identifiable": False,
@@ -280,21 +286,52 @@ def result_row(r: dict, file: str = "") -> dict:
         file=file,
     )
 
+# %% ../nbs/05_scaling.ipynb #60fbf8ae
+BASELINES = ("majority", "logistic")
+_NUMBERS = ("params", "samples.train", "samples.test", "best_epoch", "epochs", "seconds", "metrics.test.accuracy", "metrics.test.auc")
+_LOSSES = tuple(f"metrics.{s}.loss" for s in ("train", "val", "test")) + tuple(
+    f"baselines.{b}.{s}.loss" for b in BASELINES for s in ("val", "test")
+)
+
+
+def results_problem(r) -> str | None:
+    "What makes a results record unusable (a missing field, a number that is not one, predictions of the wrong length), or None."
+    flat = flatten(r) if isinstance(r, dict) else {}
+    if missing := [k for k in ("experiment", "budget", *_NUMBERS, *_LOSSES) if k not in flat]:
+        return f"missing field(s) {missing}"
+    for k in (*_NUMBERS, *_LOSSES):
+        v = flat[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (k in _LOSSES and not math.isfinite(v)):
+            return f"{k} is {v!r}, not a {'finite ' if k in _LOSSES else ''}number"
+    n, pred = r["samples"]["test"], r.get("predictions") or {}
+    for k in ("window", "y", "model", *BASELINES) if pred else ():
+        if not isinstance(pred.get(k), list) or len(pred[k]) != n:
+            return f"predictions.{k} holds {len(pred[k]) if isinstance(pred.get(k), list) else 'no'} values for {n} test windows"
+    return None
+
 # %% ../nbs/05_scaling.ipynb #15ac407e
 def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
     "Parsed JSON files; a file that cannot be read is skipped with a warning naming it."
     out = []
     for p in sorted(paths):
         try:
-            out.append((p, json.loads(Path(p).read_text())))
-        except (OSError, json.JSONDecodeError) as e:
-            warnings.warn(f"{p}: skipped, not a readable {what} ({e})")
+            out.append((p, read_json(p, what)))
+        except (OSError, ValueError) as e:
+            warnings.warn(f"{e}; skipped")
     return out
 
 # %% ../nbs/05_scaling.ipynb #517e6ff1
 def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dict]]:
-    "Every readable results JSON of `experiment_name`."
-    return read_json_files((Path(results_dir or project_root() / "outputs" / "results") / experiment_name).glob("*.json"), "results JSON")
+    "Every usable results JSON of `experiment_name`; one that is not is skipped with a warning naming the file and its fault."
+    out = []
+    for p, r in read_json_files(
+        (Path(results_dir or project_root() / "outputs" / "results") / experiment_name).glob("*.json"), "a results JSON"
+    ):
+        if problem := results_problem(r):
+            warnings.warn(f"{p}: skipped, {problem}")
+        else:
+            out.append((p, r))
+    return out
 
 # %% ../nbs/05_scaling.ipynb #b15c5a93
 def load_experiment_results(experiment_name: str, budgets=None, results_dir=None, all_fractions: bool = False) -> pd.DataFrame:
@@ -303,14 +340,8 @@ def load_experiment_results(experiment_name: str, budgets=None, results_dir=None
 
 # %% ../nbs/05_scaling.ipynb #fcc6155f
 def _rows(records: list[tuple[Path, dict]]) -> list[dict]:
-    "`result_row` of each record; a record missing a field is skipped with a warning naming its file."
-    rows = []
-    for p, r in records:
-        try:
-            rows.append(result_row(r, str(p)))
-        except (KeyError, TypeError) as e:
-            warnings.warn(f"{p}: skipped, missing field {e}")
-    return rows
+    "`result_row` of each record of `read_results`."
+    return [result_row(r, str(p)) for p, r in records]
 
 
 def results_frame(rows: list[dict], budgets=None, all_fractions: bool = False) -> pd.DataFrame:
@@ -323,9 +354,6 @@ def results_frame(rows: list[dict], budgets=None, all_fractions: bool = False) -
     return df.sort_values(["params", "train_fraction", "model_seed"]).reset_index(drop=True)
 
 # %% ../nbs/05_scaling.ipynb #f9e8e8f2
-BASELINES = ("majority", "logistic")
-
-
 def window_losses(y, p) -> np.ndarray:
     "Log loss of each window, probabilities clipped as `classification_metrics` clips them."
     y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
@@ -378,8 +406,8 @@ def _points(groups: list[tuple], full: list[int], obs: np.ndarray, reps: np.ndar
 
 def _power_law(N: np.ndarray, L: np.ndarray, reps: np.ndarray, level: float) -> dict:
     "The power law of test loss in N with a bootstrap interval of alpha, where 4 or more budgets identify it."
-    if len(set(N)) < 4:
-        return {"identifiable": False, "reason": f"{len(set(N))} budgets for 2 parameters: not identifiable (needs 4)"}
+    if len(set(N)) < points_needed(2):
+        return {"identifiable": False, "reason": f"{len(set(N))} budgets for 2 parameters: not identifiable (needs {points_needed(2)})"}
     alpha, a, r2 = fit_power_law(N, L)
     alpha_ci = _interval([fit_power_law(N, r)[0] for r in reps], level)
     return {"alpha": alpha, "coefficient": a, "r_squared": r2, "identifiable": True, "alpha_ci": alpha_ci}

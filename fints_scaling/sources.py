@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/sources.html.md"
 
 # %% ../nbs/foundations/02_sources.ipynb #e1b9ab39
 from __future__ import annotations
-import argparse, importlib
+import argparse, importlib, re
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -16,8 +16,8 @@ from .storage import DataPaths, Manifest, project_root, read_table, write_datase
 
 # %% auto #0
 __all__ = ['OHLCV', 'PRICES', 'EMBEDDED', 'YFINANCE_SYMBOLS', 'validate_ohlcv', 'price_columns', 'series_kind', 'load_embedded',
-           'read_price_file', 'parse_yfinance_history', 'download_yfinance', 'load_ohlcv', 'raw_path', 'save_raw',
-           'build_raw', 'read_raw', 'data_cli']
+           'read_price_file', 'parse_yfinance_history', 'download_yfinance', 'load_ohlcv', 'check_ticker', 'raw_path',
+           'save_raw', 'build_raw', 'read_raw', 'data_cli']
 
 # %% ../nbs/foundations/02_sources.ipynb #043e44da
 OHLCV = ("Open", "High", "Low", "Close", "Volume")
@@ -152,9 +152,16 @@ def load_ohlcv(source: str = "embedded", ticker: str | None = None, path=None) -
     raise ValueError(f"unknown source {source!r}; expected 'embedded', 'yfinance' or 'file'")
 
 # %% ../nbs/foundations/02_sources.ipynb #ca790fd7
+def check_ticker(ticker: str) -> str:
+    "`ticker` if it can name files (letters, digits and `^ . _ = -`, as in `^GSPC`, `BRK-B`, `EURUSD=X`); a ValueError otherwise."
+    if not isinstance(ticker, str) or not re.fullmatch(r"[A-Za-z0-9^][A-Za-z0-9^._=-]*", ticker) or ".." in ticker:
+        raise ValueError(f"invalid ticker {ticker!r}: a ticker is letters, digits and ^ . _ = - (no paths)")
+    return ticker
+
+
 def raw_path(ticker: str, paths: DataPaths | None = None) -> Path:
     "Where the daily prices of `ticker` live: `data/raw/{ticker}.parquet`."
-    return (paths or DataPaths.default()).raw / f"{ticker}.parquet"
+    return (paths or DataPaths.default()).raw / f"{check_ticker(ticker)}.parquet"
 
 
 def save_raw(df: pd.DataFrame, ticker: str, source: str, paths: DataPaths | None = None) -> dict:

@@ -14,6 +14,7 @@ import pandas as pd
 from fastcore.basics import patch
 from .config import ExperimentConfig
 from .context import RunContext
+from .sources import validate_ohlcv
 from .storage import read_table, verify_data_file
 from .tasks import parse_task, threshold_labels
 from .windows import MODES, TEST, TRAIN, VAL, Splits, TensorWindows
@@ -237,11 +238,11 @@ def prepare_experiment(
     cfg: ExperimentConfig,  # the experiment: dataset, task, horizon, split settings
     ctx: RunContext | None = None,  # its root, device and whether the data must be vouched for
 ) -> ExperimentData:
-    "Read, verify (unless `ctx.verify` is off), label, split and move an experiment's data to the context's device."
+    "Read, verify (unless `ctx.verify` is off), validate, label, split and move an experiment's data to the context's device."
     ctx = ctx or RunContext()
     path = cfg.data_file(ctx.root)
     md5 = verify_data_file(path, ctx.verify)
-    df = read_table(path)
+    df = validate_ohlcv(read_table(path), str(path))  # whether or not a manifest vouched for the file
     labels = threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy()
     splits = ChunkSplitter(
         len(df),

@@ -16,9 +16,9 @@ import yaml
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['READERS', 'ENTRY_FIELDS', 'project_root', 'DataPaths', 'atomic_path', 'write_json_atomic', 'write_parquet_atomic',
-           'file_md5', 'read_table', 'read_yaml', 'Locked', 'file_lock', 'ManifestError', 'Manifest', 'write_dataset',
-           'verify_data_file']
+__all__ = ['READERS', 'ENTRY_FIELDS', 'project_root', 'DataPaths', 'stale_temps', 'atomic_path', 'write_json_atomic',
+           'write_parquet_atomic', 'file_md5', 'read_table', 'read_yaml', 'read_json', 'Locked', 'file_lock',
+           'ManifestError', 'Manifest', 'write_dataset', 'verify_data_file']
 
 # %% ../nbs/foundations/01_storage.ipynb #64d718f0
 def project_root(start=None) -> Path:
@@ -69,12 +69,34 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        pass
+    return True
+
+
+def stale_temps(path) -> list[Path]:
+    "Temporary files of `atomic_path` beside `path` whose writer, a process on this host, is dead: the leftovers of killed writes."
+    path, host, out = Path(path), socket.gethostname(), []
+    for t in path.parent.glob(f".{path.name}.*.tmp"):
+        parts = t.name[len(path.name) + 2 : -len(".tmp")].rsplit(".", 2)  # host (which may hold dots), PID, random
+        if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _alive(int(parts[1])):
+            out.append(t)
+    return out
+
+# %% ../nbs/foundations/01_storage.ipynb #0722804b
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; when the block succeeds it replaces `path` in one rename, when it fails it is removed."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    for t in stale_temps(path):  # a killed writer's leftover goes with the next write of the same file
+        t.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{socket.gethostname()}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -139,6 +161,21 @@ def read_yaml(path, what: str = "YAML file"):
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not valid YAML (not UTF-8 text: {e.reason} at byte {e.start})") from None
+
+
+def read_json(path, what: str = "JSON file"):
+    "The JSON document at `path`; FileNotFoundError or ValueError naming the file, and `what` it should be, when it is missing or not JSON."
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: cannot read {what} (no such file)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: cannot read {what} (not valid JSON: {e})") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: cannot read {what} (not UTF-8 text: {e.reason} at byte {e.start})") from None
 
 # %% ../nbs/foundations/01_storage.ipynb #5d1e0a05
 class Locked(OSError):
@@ -193,23 +230,28 @@ class Manifest:
 def _read(self: Manifest) -> dict:
     if not self.path.exists():
         return {}
+    rebuild = "move it aside and run `make data`, which records every file anew"
     try:
-        d = json.loads(self.path.read_text())
-    except json.JSONDecodeError as e:
-        raise ManifestError(f"{self.path}: not valid JSON ({e})") from e
+        d = read_json(self.path, "the data manifest")
+    except ValueError as e:
+        raise ManifestError(f"{e}; {rebuild}") from None
     if not isinstance(d, dict) or not isinstance(d.get("files"), list):
-        raise ManifestError(f"{self.path}: expected an object with a 'files' list")
+        raise ManifestError(f"{self.path}: expected an object with a 'files' list; {rebuild}")
     for i, e in enumerate(d["files"]):
         if not isinstance(e, dict) or (missing := [k for k in ENTRY_FIELDS if not isinstance(e.get(k), str)]):
-            raise ManifestError(
-                f"{self.path}: files[{i}] lacks {missing if isinstance(e, dict) else list(ENTRY_FIELDS)}; rebuild it with `make data`"
-            )
+            raise ManifestError(f"{self.path}: files[{i}] lacks {missing if isinstance(e, dict) else list(ENTRY_FIELDS)}; {rebuild}")
     return {e["id"]: e for e in d["files"]}
 
 
 @patch
+def lock(self: Manifest):
+    "The manifest's lock: held by a build from writing a data file to recording it, and by `verify` while it checks."
+    return file_lock(self.path.with_name(self.path.name + ".lock"), what="the data manifest")
+
+
+@patch
 def record(self: Manifest, file_id: str, path, df: pd.DataFrame, source: str) -> dict:
-    "Add or replace the entry `file_id` for the file just written at `path` from `df`."
+    "Add or replace the entry `file_id` for the file just written at `path` from `df`; the caller holds `lock()`."
     first, last = _date_range(df)
     entry = dict(
         id=file_id,
@@ -222,9 +264,8 @@ def record(self: Manifest, file_id: str, path, df: pd.DataFrame, source: str) ->
         source=source,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    with file_lock(self.path.with_name(self.path.name + ".lock")):
-        self.entries = {**self._read(), file_id: entry}
-        write_json_atomic({"version": 1, "files": sorted(self.entries.values(), key=lambda e: e["id"])}, self.path)
+    self.entries = {**self._read(), file_id: entry}  # re-read: other processes may have recorded files since
+    write_json_atomic({"version": 1, "files": sorted(self.entries.values(), key=lambda e: e["id"])}, self.path)
     return entry
 
 
@@ -258,8 +299,11 @@ def problems(self: Manifest) -> list[str]:
 
 @patch
 def verify(self: Manifest) -> int:
-    "Raise `ManifestError` naming every bad file; return the number of files checked."
-    if bad := self.problems():
+    "Raise `ManifestError` naming every bad file; return the number checked. A file being built is waited for, not called unlisted."
+    with self.lock():
+        self.entries = self._read()
+        bad = self.problems()
+    if bad:
         raise ManifestError(f"{self.path}: {len(bad)} problem(s)\n" + "\n".join(bad))
     return len(self.entries)
 
@@ -279,8 +323,9 @@ def verify_file(self: Manifest, path) -> dict:
 def write_dataset(df: pd.DataFrame, path, file_id: str, source: str, manifest: Manifest | None = None) -> dict:
     "Write `df` to parquet at `path` atomically and record it in the manifest; returns the entry."
     manifest = manifest or Manifest()
-    write_parquet_atomic(df, path)
-    return manifest.record(file_id, path, df, source)
+    with manifest.lock():  # `verify` never sees the file before its entry
+        write_parquet_atomic(df, path)
+        return manifest.record(file_id, path, df, source)
 
 # %% ../nbs/foundations/01_storage.ipynb #65eac2b2
 def verify_data_file(path, verify: bool = True) -> str:

@@ -7,14 +7,16 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/tracking.html.md
 # %% ../nbs/foundations/10_tracking.ipynb #40b63f0f
 from __future__ import annotations
 import logging, math, os, time
+from contextlib import nullcontext
 from pathlib import Path
 from fastcore.basics import patch
-from .storage import project_root
+from .storage import file_lock, project_root
 
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'WANDB_MODES', 'flatten', 'default_mlflow_uri', 'Tracker', 'read_offline_run']
+__all__ = ['log', 'WANDB_MODES', 'flatten', 'mlflow_store_lock', 'mlflow_run', 'default_mlflow_uri', 'Tracker',
+           'read_offline_run']
 
 # %% ../nbs/foundations/10_tracking.ipynb #f6a7cdcc
 def flatten(d: dict, prefix: str = "") -> dict:
@@ -29,6 +31,30 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 # %% ../nbs/foundations/10_tracking.ipynb #56415548
+def mlflow_store_lock(uri: str):
+    "A lock beside a SQLite MLflow store, held while a process opens it: its first use migrates the schema, which one process does alone."
+    from sqlalchemy.engine import make_url
+
+    db = make_url(uri).database if uri.startswith("sqlite:") else None
+    return file_lock(Path(db).with_name(Path(db).name + ".lock"), what="the MLflow store") if db and db != ":memory:" else nullcontext()
+
+
+def mlflow_run(uri: str, experiment: str, run_name: str, params: dict, tags: dict):
+    "A new MLflow run of `experiment` (created if new) in the store at `uri`, with `params` and `tags`: its client and run id."
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    with mlflow_store_lock(uri):  # the store's first use creates its tables, and the experiment may be new
+        c = MlflowClient(uri)
+        exp = c.get_experiment_by_name(experiment)
+        exp_id = exp.experiment_id if exp else c.create_experiment(experiment)
+    run_id = c.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        c.log_batch(run_id, params=items[i : i + 100])
+    return c, run_id
+
+
 def default_mlflow_uri(root: Path | None = None) -> str:
     "sqlite:///<project>/outputs/mlflow.db (the folder is created)."
     p = Path(root or project_root()) / "outputs" / "mlflow.db"
@@ -78,17 +104,9 @@ class Tracker:
                 settings=wandb.Settings(silent=True),
             )
         if mlflow:
-            from mlflow.tracking import MlflowClient
-            from mlflow.entities import Param
-
             self.mlflow_uri = mlflow_uri or default_mlflow_uri(self.root)
-            self.mlflow_client = c = MlflowClient(self.mlflow_uri)
-            exp = c.get_experiment_by_name(experiment)
-            exp_id = exp.experiment_id if exp else c.create_experiment(experiment)
-            self.mlflow_run_id = c.create_run(exp_id, run_name=run_name, tags={**tags, **({"group": group} if group else {})}).info.run_id
-            items = [Param(k, str(v)[:6000]) for k, v in params.items()]
-            for i in range(0, len(items), 100):
-                c.log_batch(self.mlflow_run_id, params=items[i : i + 100])
+            tags = {**tags, **({"group": group} if group else {})}
+            self.mlflow_client, self.mlflow_run_id = mlflow_run(self.mlflow_uri, experiment, run_name, params, tags)
 
     def __enter__(self):
         return self

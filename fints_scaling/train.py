@@ -20,24 +20,21 @@ from .device import ThermalGuard, ThermalStop
 from .checks import check_count, check_positive, count, fraction, positive, run_command, seed
 from .splits import ExperimentData, data_subset, prepare_experiment
 from .model import build_model, canonical_budget, count_parameters, model_config, n_embedding_parameters, parse_budget
-from .storage import file_lock, project_root, write_json_atomic
-from .trainer import Hyperparameters, Trainer, bootstrap_auc, classification_metrics, seed_everything
+from .storage import file_lock, project_root, read_json, write_json_atomic
+from .trainer import Diverged, Hyperparameters, Trainer, bootstrap_auc, classification_metrics, seed_everything
 from .windows import TensorWindows
 
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'LOGISTIC_CS', 'HP_ARGS', 'load_hyperparameters', 'check_hpo_best', 'baseline_predictions', 'baseline_metrics',
-           'results_path', 'fraction_hyperparameters', 'run_training', 'train_cli']
+__all__ = ['log', 'LOGISTIC_CS', 'MIN_TRAIN_WINDOWS', 'HP_ARGS', 'load_hyperparameters', 'check_hpo_best', 'baseline_predictions',
+           'baseline_metrics', 'results_path', 'check_train_windows', 'fraction_hyperparameters', 'run_training',
+           'train_cli']
 
 # %% ../nbs/04_train.ipynb #ede817b3
 def load_hyperparameters(path) -> tuple[Hyperparameters, dict]:
     "Hyperparameters from an HPO best JSON (its `best_params`), and the JSON itself."
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read an HPO best JSON ({e})") from e
+    doc = read_json(path, "an HPO best JSON")
     if not isinstance(doc, dict) or not isinstance(doc.get("best_params"), dict):
         raise ValueError(f"{path}: no 'best_params' mapping")
     return Hyperparameters.from_dict(doc["best_params"], str(path)), doc
@@ -97,6 +94,19 @@ def results_path(experiment: str, budget: str, train_fraction: float = 1.0, mode
     return Path(root or project_root()) / "outputs" / "results" / experiment / f"{budget}{suffix}.json"
 
 # %% ../nbs/04_train.ipynb #55c3f46d
+MIN_TRAIN_WINDOWS = 100  # fewer train windows than this cannot fit a classifier worth measuring
+
+
+def check_train_windows(n: int, total: int, train_fraction: float) -> int:
+    "`n`, the train windows a data fraction leaves, if there are at least `MIN_TRAIN_WINDOWS`; a ValueError saying so otherwise."
+    if n < MIN_TRAIN_WINDOWS:
+        raise ValueError(
+            f"train_fraction {train_fraction:g} leaves {n} of {total} train windows; at least {MIN_TRAIN_WINDOWS} are needed "
+            f"(and epochs would be scaled {1 / train_fraction:,.0f}x to keep the optimizer steps)"
+        )
+    return n
+
+
 def fraction_hyperparameters(hp: Hyperparameters, train_fraction: float) -> Hyperparameters:
     "Epochs and patience scaled by 1/fraction, so a run on a fraction of the data takes as many optimizer steps as the full run."
     if train_fraction == 1:
@@ -113,7 +123,8 @@ def _hyperparameters(
         return hp, None
     hp, doc = load_hyperparameters(hpo_best)
     check_hpo_best(doc, hpo_best, run, strict)
-    return (Hyperparameters.from_dict({**asdict(hp), **dict(hyperparameters)}) if hyperparameters else hp), doc
+    given = asdict(hyperparameters) if isinstance(hyperparameters, Hyperparameters) else Hyperparameters.settings(hyperparameters)
+    return (Hyperparameters.from_dict({**asdict(hp), **given}) if given else hp), doc
 
 
 def _evaluate(trainer: Trainer, data: ExperimentData, train_idx: torch.Tensor, model_seed: int) -> dict:
@@ -200,6 +211,7 @@ def run_training(
     train_idx = data.windows.train
     if train_fraction < 1:
         train_idx = torch.as_tensor(data_subset(data.splits, train_fraction), device=ctx.torch_device)
+        check_train_windows(len(train_idx), len(data.windows.train), train_fraction)
     split = {**data.splits.settings, "summary": data.summary}
     settings = dict(experiment=asdict(cfg), budget=budget, architecture=asdict(arch), hyperparameters=asdict(hp), split=split)
     settings |= dict(train_fraction=train_fraction, model_seed=model_seed, data_md5=data.data_md5)
@@ -301,4 +313,4 @@ def train_cli(argv=None) -> int:
         )
         print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], ctx.root))
 
-    return run_command("fints-train", main, (ThermalStop,))
+    return run_command("fints-train", main, (ThermalStop, Diverged))

@@ -6,13 +6,14 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/trainer.html.md"
 
 # %% ../nbs/foundations/11_trainer.ipynb #410fac79
 from __future__ import annotations
-import copy, logging, math, random, time
+import copy, logging, math, random, shutil, time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+import yaml
 from fastcore.basics import patch
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 from tqdm.auto import tqdm
@@ -27,7 +28,7 @@ log = logging.getLogger("fints_scaling")
 
 # %% auto #0
 __all__ = ['log', 'MIN_STEPS_PER_EPOCH', 'MAX_WARMUP_SHARE', 'classification_metrics', 'bootstrap_auc', 'Hyperparameters',
-           'warmup_cosine', 'seed_everything', 'Trainer']
+           'warmup_cosine', 'seed_everything', 'Diverged', 'Trainer']
 
 # %% ../nbs/foundations/11_trainer.ipynb #fb615a10
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
@@ -76,9 +77,9 @@ class Hyperparameters:
     def __post_init__(self):
         check_fields(self, "hyperparameters")
         for f, ok, rule in (
-            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("learning_rate", 0 < self.learning_rate < math.inf, "a finite number > 0"),
             ("epochs", self.epochs >= 1, ">= 1"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("weight_decay", 0 <= self.weight_decay < math.inf, "a finite number >= 0"),
             ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
             ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
             ("batch_size", self.batch_size >= 1, ">= 1"),
@@ -87,20 +88,31 @@ class Hyperparameters:
             ("grad_clip", self.grad_clip > 0, "> 0"),
             (
                 "pos_weight",
-                self.pos_weight in (None, "auto") or (not isinstance(self.pos_weight, str) and self.pos_weight > 0),
-                "null, 'auto' or > 0",
+                self.pos_weight in (None, "auto") or (not isinstance(self.pos_weight, str) and 0 < self.pos_weight < math.inf),
+                "null, 'auto' or a finite number > 0",
             ),
         ):
             if not ok:
                 raise ValueError(f"hyperparameters: {f} has an invalid value {getattr(self, f)!r} (must be {rule})")
 
     @classmethod
-    def from_dict(cls, d: dict | None, source: str = "hyperparameters") -> "Hyperparameters":
+    def settings(cls, d: dict | str | None, source: str = "hyperparameters") -> dict:
+        "Mapping `d` (or YAML text holding one, as papermill's `-p` passes it) after checking its names; errors name `source`."
+        if isinstance(d, str):
+            d = yaml.safe_load(d) if d.strip() else None
+        if d is not None and not isinstance(d, dict):
+            raise ValueError(f"{source}: expected a mapping such as {{epochs: 1, learning_rate: 0.001}}, got {d!r}")
         names = {f.name for f in fields(cls)}
         if unknown := sorted(set(d or {}) - names):
             raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; expected {sorted(names)}")
+        return dict(d or {})
+
+    @classmethod
+    def from_dict(cls, d: dict | str | None, source: str = "hyperparameters") -> "Hyperparameters":
+        "The hyperparameters of `d` (see `settings`), every value checked; errors name `source`."
+        d = cls.settings(d, source)
         try:
-            return cls(**(d or {}))
+            return cls(**d)
         except ValueError as e:
             raise ValueError(f"{source}: {str(e).removeprefix('hyperparameters: ')}") from None
 
@@ -120,11 +132,28 @@ def seed_everything(seed: int):
     torch.manual_seed(seed)
 
 # %% ../nbs/foundations/11_trainer.ipynb #62bb1377
+class Diverged(FloatingPointError):
+    "Training produced a loss or a prediction that is not a finite number."
+
+
 def _save(obj, path: Path):
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    "`torch.save` to `path` atomically; a failed write (full disk, file-size limit) is an OSError naming the file and the space left."
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except (RuntimeError, OSError) as e:  # torch's writer reports a short write as "[enforce fail at inline_container.cc] unexpected pos"
+        free = shutil.disk_usage(path.parent).free / 2**20
+        raise OSError(f"{path}: the checkpoint could not be written ({free:,.0f} MiB free on its disk; is it full?)") from e
 
 
+def _load(path: Path, device: torch.device) -> dict:
+    "A checkpoint written by `_save`; a ValueError naming the file when it is not one."
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # truncated, flipped or foreign bytes: the zip reader, the unpickler and the OS each raise their own kind
+        raise ValueError(f"{path}: corrupt checkpoint ({e}); delete it, or rerun with --fresh, to start the run afresh") from e
+
+# %% ../nbs/foundations/11_trainer.ipynb #4ceb44d3
 MIN_STEPS_PER_EPOCH = 10  # the batch shrinks until an epoch holds at least this many optimizer steps
 MAX_WARMUP_SHARE = 0.1  # warmup never takes more than this share of a run's optimizer steps
 
@@ -182,7 +211,10 @@ def predict(self: Trainer, idx: torch.Tensor, batch_size: int = 2048) -> tuple[n
         for xb, yb in self.w.batches(idx, batch_size):
             ps.append(torch.sigmoid(self.model(xb).float()).cpu())
             ys.append(yb.cpu())
-    return torch.cat(ys).numpy(), torch.cat(ps).numpy()
+    p = torch.cat(ps).numpy()
+    if not np.isfinite(p).all():
+        raise Diverged(f"diverged (predictions NaN at epoch {self.epoch})")
+    return torch.cat(ys).numpy(), p
 
 
 @patch
@@ -222,10 +254,7 @@ def load_checkpoint(self: Trainer) -> bool:
     p = self.ckpt and self.ckpt / "last.pt"
     if not p or not p.exists():
         return False
-    try:
-        s = torch.load(p, map_location=self.device, weights_only=True)
-    except Exception as e:
-        raise ValueError(f"{p}: corrupt checkpoint ({e}); delete it to start the run afresh") from e
+    s = _load(p, self.device)
     if s.get("fingerprint") != self.fingerprint:
         log.warning("%s belongs to another configuration; starting afresh", p)
         return False
@@ -237,6 +266,7 @@ def load_checkpoint(self: Trainer) -> bool:
     torch.set_rng_state(s["torch_rng"].cpu())
     self.gen.set_state(s["gen"].cpu())
     self.resumed_from = self.epoch
+    self._best_file()  # a resumed run whose best weights are gone says so now, not after training on
     return True
 
 # %% ../nbs/foundations/11_trainer.ipynb #351e064d
@@ -256,14 +286,18 @@ def train_epoch(self: Trainer) -> dict:
         with self._autocast():
             logits = self.model(xb)
         loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=self.pos_weight)
+        value = loss.item()
+        if not math.isfinite(value):  # before the step: the weights stay those of the last finite loss
+            shown = "NaN" if math.isnan(value) else f"{value:g}"
+            raise Diverged(f"diverged (loss {shown} at epoch {self.epoch}); try a learning rate below {self.hp.learning_rate:g}")
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.grad_clip)
         self.opt.step()
         self.sched.step()
-        total += loss.item() * len(yb)
+        total += value * len(yb)
         n += len(yb)
-        self._emit("batch_end", epoch=self.epoch, step=step, loss=loss.item())
+        self._emit("batch_end", epoch=self.epoch, step=step, loss=value)
     val = self.evaluate(self.w.val)
     seconds = time.perf_counter() - t0
     return dict(
@@ -295,11 +329,19 @@ def _keep_best(self: Trainer, val_loss: float):
 
 
 @patch
-def restore_best(self: Trainer):
-    "Load the weights of the best epoch; a best.pt written by another run (another fingerprint) is refused."
+def _best_file(self: Trainer) -> Path | None:
+    "The run's best.pt if there is one; an error naming it when the run had a best epoch and the file has gone missing."
     best = self.ckpt / "best.pt" if self.ckpt else None
-    if best and best.exists():
-        s = torch.load(best, map_location=self.device, weights_only=True)
+    if best and self.best_epoch and not best.exists():
+        raise ValueError(f"{best}: missing, though this run's best epoch was {self.best_epoch}; its weights are lost: rerun with --fresh")
+    return best if best and best.exists() else None
+
+
+@patch
+def restore_best(self: Trainer):
+    "Load the weights of the best epoch; a best.pt written by another run (another fingerprint) is refused, a missing one named."
+    if best := self._best_file():
+        s = _load(best, self.device)
         if s.get("fingerprint") != self.fingerprint:
             raise ValueError(
                 f"{best} belongs to another run (fingerprint {s.get('fingerprint')!r}, this run {self.fingerprint!r}); "

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 import optuna
+import pandas as pd
 import pytest
 from conftest import ROOT
 from fints_scaling.config import load_experiment_config
@@ -64,6 +65,25 @@ def unvouched_data(suffix: str, text: str):
     return setup
 
 
+def bad_dataset(change):
+    "An experiment reading a copy of the real dataset, outside data/, with `change` applied to it: only --no-verify reads it."
+
+    def setup(root):
+        df = pd.read_parquet(root / "data/processed/v1/SP500_dataset_a20.parquet")
+        change(df).to_parquet(root / "bad.parquet", index=False)
+        config_with(data_path="bad.parquet", fallback_data_path="null")(root)
+
+    return setup
+
+
+def set_at(column, row, value):
+    def change(df):
+        df.loc[row, column] = value
+        return df
+
+    return change
+
+
 def edit_manifest(change):
     def setup(root):
         m = root / "data/manifest.json"
@@ -76,6 +96,10 @@ def edit_manifest(change):
 
 def drop_path(doc):
     doc["files"][0].pop("path")
+
+
+def drop_md5(doc):
+    doc["files"][0].pop("md5")
 
 
 def hold_lock(root):
@@ -152,7 +176,7 @@ CASES = [
         [*HPO, "--storage", "nosuchdb://host/db"],
         "storage 'nosuchdb://host/db': cannot open it",
     ),
-    Case("unreachable PostgreSQL storage", hpo_cli, [*HPO, "--storage", "postgresql+psycopg2://u@127.0.0.1:1/optuna"], "cannot open it"),
+    Case("unreachable PostgreSQL storage", hpo_cli, [*HPO, "--storage", "postgresql://u@127.0.0.1:1/optuna"], "cannot open it"),
     Case(
         "SQLite storage in a missing folder",
         hpo_cli,
@@ -339,7 +363,72 @@ CASES = [
         "no architecture lies within 5% of budget '10K'",
     ),
     Case("resampling a ticker never built", resample_cli, ["--ticker", "NOPE", "--timescale", "weekly"], "NOPE"),
-    Case("corrupt manifest", data_cli, ["verify"], "manifest.json: not valid JSON", write("data/manifest.json", '{"files": [')),
+    # overrides that are given are checked, never dropped (CLI and papermill share this path)
+    Case("horizon 0", train_cli, [*TRAIN, "--horizon", "0"], "unknown horizon 0"),
+    Case("empty task", train_cli, [*TRAIN, "--task", ""], "unknown task ''"),
+    Case("empty timescale", train_cli, [*TRAIN, "--timescale", ""], "unknown timescale ''"),
+    Case(
+        "negative seed in a config",
+        train_cli,
+        [*TRAIN, "--config", "configs/experiments/exp.yaml"],
+        "seed must be an integer >= 0, got -1",
+        config_with(seed="-1"),
+    ),
+    # --no-verify skips the manifest, never the checks of the data itself
+    *[
+        Case(
+            f"--no-verify with {what}",
+            train_cli,
+            [*TRAIN, "--config", "configs/experiments/exp.yaml", "--no-verify"],
+            f"bad.parquet: {message}",
+            bad_dataset(change),
+        )
+        for what, change, message in (
+            ("shuffled rows", lambda df: df.sample(frac=1.0, random_state=0), "column 'Date' is not sorted"),
+            ("a duplicate date", set_at("Date", 100, pd.Timestamp("1999-12-01")), "column 'Date' has duplicate dates"),
+            ("a NaN close", set_at("Close", 100, float("nan")), "column 'Close' has NaN values"),
+            ("a negative price", set_at("Low", 100, -1.0), "column 'Low' has non-positive prices"),
+            ("High below Low", set_at("High", 100, 1.0), "column 'High' is below Low"),
+            ("no Date column", lambda df: df.drop(columns=["Date"]), "missing column(s) ['Date']"),
+        )
+    ],
+    Case("positive-class weight inf", train_cli, [*TRAIN, "--pos-weight", "inf"], "pos_weight has an invalid value inf"),
+    Case("train fraction that leaves one window", train_cli, [*TRAIN, "--train-fraction", "0.0001"], "leaves 1 of"),
+    Case(
+        "worker wait of nan",
+        hpo_cli,
+        ["worker", "--study", "x", "--storage", "sqlite:////nonexistent/o.db", "--wait", "nan"],
+        "must be a finite number, got nan",
+    ),
+    Case("ticker that is a path", resample_cli, ["--ticker", "../raw/SP500", "--timescale", "weekly"], "invalid ticker '../raw/SP500'"),
+    Case(
+        "calendar that does not span the ticker",
+        resample_cli,
+        ["--ticker", "SP500", "--timescale", "weekly", "--calendar", "VIX"],
+        "the calendar VIX 2014-01-03..2019-01-03: 3774 of its 5031 days lie outside it",
+    ),
+    Case("manifest entry without an MD5", data_cli, ["build"], "files[0] lacks ['md5']; move it aside", edit_manifest(drop_md5)),
+    Case(
+        "binary manifest",
+        data_cli,
+        ["verify"],
+        "manifest.json: cannot read the data manifest (not UTF-8 text",
+        lambda root: (root / "data/manifest.json").write_bytes(b"\x89\xff\x00"),
+    ),
+    Case(
+        "binary experiment config",
+        train_cli,
+        [*TRAIN, "--config", "configs/experiments/exp.yaml"],
+        "exp.yaml: not valid YAML (not UTF-8 text",
+        lambda root: (root / "configs/experiments/exp.yaml").write_bytes(b"\xff\xfe\x00"),
+    ),
+    Case(
+        "corrupt manifest",
+        data_cli,
+        ["verify"],
+        "manifest.json: cannot read the data manifest (not valid JSON",
+        write("data/manifest.json", '{"files": ['),
+    ),
 ]
 
 
@@ -399,8 +488,6 @@ def test_outputs_respect_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
         write_json_atomic({"a": 1}, tmp_path / "r.json")
-        import pandas as pd
-
         write_parquet_atomic(pd.DataFrame({"a": [1]}), tmp_path / "d.parquet")
         with atomic_path(tmp_path / "best.pt") as tmp:
             tmp.write_bytes(b"weights")

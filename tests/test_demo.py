@@ -1,17 +1,22 @@
 """The demo sweep, shrunk: real HPO and training runs through papermill, under two model seeds,
-come back in the CSV, the scaling JSON and the report."""
+come back in the CSV, the scaling JSON and the report, all under --root, whatever folder it is started from."""
 
 import json, os, subprocess
 import pandas as pd
 from conftest import ROOT, bin_path
 
 
-def test_tiny_demo_round_trips_into_csv_and_report(root):
+def test_tiny_demo_round_trips_into_csv_and_report(root, tmp_path_factory):
     for d in ("configs", "data"):
         (root / d).symlink_to(ROOT / d)
+    elsewhere = tmp_path_factory.mktemp("another_project")  # started from inside another project, with no FINTS_ROOT
+    (elsewhere / "pyproject.toml").write_text("")
+    (elsewhere / "nbs").mkdir()
     p = subprocess.run(
         [
             bin_path("fints-demo"),
+            "--root",
+            str(root),
             "--budgets",
             "15K",
             "30K",
@@ -28,12 +33,14 @@ def test_tiny_demo_round_trips_into_csv_and_report(root):
             "--n-boot",
             "50",
         ],
-        cwd=root,
+        cwd=elsewhere,
         capture_output=True,
         text=True,
-        env={**os.environ, "FINTS_ROOT": str(root)},
+        env={k: v for k, v in os.environ.items() if k != "FINTS_ROOT"},
     )
     assert p.returncode == 0, p.stderr[-3000:]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["nbs", "pyproject.toml"]  # nothing written where it was started
+    assert f"notebooks     {root / 'outputs/runs/demo'}" in p.stdout
     assert "verdict: " in p.stdout and "majority" in p.stdout
     csv = pd.read_csv(root / "outputs/results/all_results.csv")
     assert sorted(csv.budget) == ["15K", "15K", "30K", "30K"] and set(csv.experiment) == {"demo_threshold_1pct"}

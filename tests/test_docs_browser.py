@@ -86,7 +86,7 @@ def sidebar_pages() -> list[str]:
     return list(walk(yaml.safe_load((ROOT / "nbs/sidebar.yml").read_text())["website"]["sidebar"]["contents"]))
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make test` installs it with apt where it can)")
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make sysdeps` says how to install it)")
 def test_every_page_reads_like_a_docs_page(site, tmp_path):
     notebooks = sidebar_pages()
     pages = sorted(p.relative_to(site) for p in site.rglob("*.html"))
@@ -105,7 +105,7 @@ def test_every_page_reads_like_a_docs_page(site, tmp_path):
             assert (site / page).parent.joinpath(href).resolve().exists(), (page, href)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make test` installs it with apt where it can)")
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make sysdeps` says how to install it)")
 def test_data_dictionary_page_opens_on_its_table_of_contents(site, tmp_path):
     page = site / "data_dictionary.html"
     d = dom(page, tmp_path / "profile")

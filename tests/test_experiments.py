@@ -15,13 +15,21 @@ def project(root):
     return root
 
 
-def cli(project, *args):
+@pytest.fixture
+def decoy(tmp_path_factory):
+    "A FINTS_ROOT that --root overrides: nothing may land in it."
+    d = tmp_path_factory.mktemp("decoy")
+    yield d
+    assert not any(d.iterdir()), sorted(map(str, d.rglob("*")))
+
+
+def cli(project, *args, decoy=None):
     p = subprocess.run(
-        [bin_path("fints-experiments"), *args],
+        [bin_path("fints-experiments"), *args, "--root", str(project)],
         cwd=project,
         capture_output=True,
         text=True,
-        env={**os.environ, "FINTS_ROOT": str(project), "WANDB_MODE": "disabled"},
+        env={**os.environ, "FINTS_ROOT": str(decoy or project), "WANDB_MODE": "disabled"},
     )
     assert p.returncode == 0, p.stderr[-3000:]
     return p.stdout
@@ -32,9 +40,9 @@ def test_phase6a_matrix():
     assert sum(r.kind == "hpo" for r in m) == 12 and sum(r.kind == "train" for r in m) == 16
 
 
-def test_small_phase_runs_borrows_skips_and_generates(project):
+def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
     args = ["--phase", "phase6a", "--budgets", "30K", "--tasks", "threshold_1pct", "threshold_2pct", "threshold_3pct", "--horizon", "1"]
-    out = cli(project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3")
+    out = cli(project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", decoy=decoy)
     assert out.count("ran ") == 5  # 2 studies, 3 trainings
     b1, b2, b3 = (json.loads(hpo_best_path(f"phase6a_threshold_{x}pct", "30K", project).read_text()) for x in (1, 2, 3))
     assert b2["best_params"] == interpolate_params(b1["best_params"], b3["best_params"], 2, 1, 3)

@@ -1,6 +1,7 @@
 "HPO end to end: the CLI with W&B and MLflow, a study killed mid-trial, two workers on PostgreSQL, pruning."
 
-import glob, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import glob, importlib.util, json, os, pwd, shutil, signal, socket, subprocess, sys, tempfile, time
+from contextlib import contextmanager
 from pathlib import Path
 import optuna
 import pytest
@@ -8,11 +9,12 @@ from optuna.trial import TrialState
 from conftest import ROOT, bin_path
 from fints_scaling.config import experiment_config
 from fints_scaling.context import RunContext
-from fints_scaling.hpo import create_objective, hpo_best_path, make_pruner
+from fints_scaling.hpo import claim_lock, create_objective, hpo_best_path, make_pruner, make_storage
 from fints_scaling.tracking import read_offline_run
 
 CONFIG = "configs/experiments/spy_daily_threshold_1pct.yaml"
 STUDY = "spy_daily_threshold_1pct_30K"
+QUIET = ["--wandb-mode", "disabled", "--no-mlflow"]
 
 
 @pytest.fixture
@@ -101,16 +103,30 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def postgres():
-    "A PostgreSQL server on 127.0.0.1 in a scratch folder, stopped afterwards."
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb")]  # Debian's layout first
-    if not found[-1]:
-        pytest.fail("PostgreSQL is not installed: `make test` installs it with apt (Debian package postgresql)")
-    bindir = Path(found[-1]).resolve().parent
+def postgres_binaries(source: str = "any") -> Path | None:
+    "The folder of initdb and pg_ctl: Debian's package, else one on PATH (Homebrew), else the pgserver wheel's (`source` picks one)."
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) + [w for w in [shutil.which("initdb")] if w]
+    if found and source in ("any", "system"):
+        return Path(found[0]).resolve().parent
+    if source in ("any", "pgserver") and (spec := importlib.util.find_spec("pgserver")):  # found, not imported: its import has side effects
+        return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+    return None
+
+
+@contextmanager
+def postgres_server(bindir: Path | None, what: str):
+    "A PostgreSQL server from `bindir` on 127.0.0.1 in a scratch folder, with an empty database; its URL. Stopped afterwards."
+    if bindir is None:
+        pytest.skip(f"{what} is not installed (`make sysdeps` says how)")
+    as_pg = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root, and there is no unprivileged 'postgres' account for PostgreSQL to run as")
+        as_pg = ["runuser", "-u", "postgres", "--"]
     d = Path(tempfile.mkdtemp(prefix="fints-pg-"))
     os.chmod(d, 0o755)
-    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_pg:
         shutil.chown(d, "postgres")
     port = _free_port()
@@ -119,10 +135,27 @@ def postgres():
     run(bindir / "pg_ctl", "-D", d / "data", "-l", d / "log", "-w", "-o", f"-p {port} -h 127.0.0.1 -k {d}", "start")
     try:
         run(bindir / "createdb", "-h", "127.0.0.1", "-p", port, "-U", "fints", "optuna")
-        yield f"postgresql+psycopg2://fints@127.0.0.1:{port}/optuna"
+        yield f"postgresql://fints@127.0.0.1:{port}/optuna"  # the URL users write: SQLAlchemy's default driver, psycopg 3
     finally:
         run(bindir / "pg_ctl", "-D", d / "data", "-m", "fast", "-w", "stop")
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres():
+    "A scratch PostgreSQL server: the system's where installed, else the pgserver wheel's."
+    with postgres_server(postgres_binaries(), "PostgreSQL") as url:
+        yield url
+
+
+def test_the_pgserver_wheel_serves_a_shared_study():
+    "The server that needs neither root nor a system package: two storages on it see one study, trials counted under its lock."
+    with postgres_server(postgres_binaries("pgserver"), "The pgserver wheel") as url:
+        rdb = make_storage(url)
+        study = optuna.create_study(study_name="s", storage=rdb)
+        with claim_lock(rdb, "s"):  # PostgreSQL's advisory lock
+            study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+        assert len(optuna.load_study(study_name="s", storage=make_storage(url)).trials) == 3
 
 
 def test_two_workers_share_a_postgresql_study(project, postgres):
@@ -186,7 +219,8 @@ def test_an_objective_built_to_be_pruned_is_pruned(project):
 
 
 def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_refused(project):
-    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--wandb-mode", "disabled", "--no-mlflow"]
+    "MLflow on: two processes on a fresh project open its store together. Then a changed rerun is refused, a longer one extends."
+    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--wandb-mode", "disabled"]
     env = {**os.environ, "FINTS_ROOT": str(project)}
     procs = [
         subprocess.Popen([bin_path("fints-hpo"), *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -209,6 +243,72 @@ def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_r
     best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())
     assert best["search_space"]["epochs"] == {"type": "categorical", "choices": [2]}  # the space the trials were drawn from
     assert best["best_params"]["epochs"] == 2
+    assert "search_space.epochs.choices: [2] then, [3] now" in changed.stderr  # the change itself, not a cut-off dump
+
+    more = hpo(project, *args[:5], "8", *args[6:])  # a finished study takes more trials without --fresh
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())["n_trials_completed"] >= 6
+    trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{project}/outputs/hpo/optuna.db").trials
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 8
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{project}/outputs/mlflow.db")
+    assert len(c.search_runs([c.get_experiment_by_name("phase6a-parameter-scaling").experiment_id])) >= 8
+
+
+def test_a_diverging_trial_is_pruned_and_the_study_goes_on(project):
+    (project / "s.yaml").write_text("search_space:\n  learning_rate: {type: categorical, choices: [1.0e+10, 1.0e-3]}\n")
+    p = hpo(project, "--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--search-space", "s.yaml", *QUIET)
+    assert p.returncode == 0, p.stderr[-3000:]
+    trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{project}/outputs/hpo/optuna.db").trials
+    diverged = [t for t in trials if "diverged" in t.user_attrs]
+    assert diverged and all(t.state == TrialState.PRUNED and t.params["learning_rate"] == 1e10 for t in diverged)
+    assert diverged[0].user_attrs["diverged"].startswith("diverged (loss NaN at epoch 1)")
+    best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())
+    assert best["best_params"]["learning_rate"] == 1e-3 and best["n_trials_diverged"] == len(diverged)
+
+
+def test_fresh_is_refused_while_a_live_worker_runs_a_trial(project):
+    "Two processes on a fresh project, MLflow on: one runs a trial, the other asks for --fresh and is refused, naming it."
+    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "3", "--wandb-mode", "disabled"]
+    env = {**os.environ, "FINTS_ROOT": str(project)}
+    worker = subprocess.Popen(
+        [bin_path("fints-hpo"), *args], cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        storage, deadline = f"sqlite:///{project}/outputs/hpo/optuna.db", time.time() + 240
+        while time.time() < deadline and worker.poll() is None:
+            time.sleep(0.2)
+            try:
+                if any(t.state == TrialState.RUNNING for t in optuna.load_study(study_name=STUDY, storage=storage).trials):
+                    break
+            except Exception:  # no database or no study yet
+                continue
+        fresh = hpo(project, *args, "--fresh")
+        assert fresh.returncode == 2, fresh.stderr[-2000:]
+        assert f"running trial(s), worker {socket.gethostname()}:{worker.pid}: stop it, or wait for it" in fresh.stderr
+        assert "Traceback" not in fresh.stderr and len(optuna.load_study(study_name=STUDY, storage=storage).trials) >= 1
+    finally:
+        worker.kill()
+        worker.communicate()
+
+
+def test_ctrl_c_ends_a_command_in_one_line(project):
+    proc = subprocess.Popen(
+        [bin_path("fints-hpo"), "--config", CONFIG, "--budget", "30K", "--n-trials", "20", *QUIET],
+        cwd=project,
+        env={**os.environ, "FINTS_ROOT": str(project)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not (project / "outputs/hpo/optuna.db").exists():
+        time.sleep(0.2)
+    time.sleep(2)  # inside a trial
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "fints-hpo: interrupted" in err and "Traceback" not in err, err[-2000:]
 
 
 def test_processes_racing_for_the_last_trials_stop_at_exactly_n(tmp_path):

@@ -1,6 +1,6 @@
 "Training end to end: SIGKILL in epoch 3 and resume, thermal stop with checkpoint, the CLI, and papermill from the repo root."
 
-import json, os, signal, subprocess, sys, textwrap
+import json, os, resource, signal, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 import torch
@@ -77,6 +77,7 @@ def test_cli_trains_and_reports_bad_input(config, root):
         (["--budget", "1K"], "no architecture lies within 5% of budget '1K'"),
         (["--task", "threshold_4pct"], "unknown task 'threshold_4pct'"),
         (["--horizon", "4"], "unknown horizon 4"),
+        (["--learning-rate", "1e10", "--epochs", "2"], "fints-train: diverged (loss NaN at epoch 1); try a learning rate below 1e+10"),
     ):
         bad = subprocess.run(
             [bin_path("fints-train"), "--config", str(config), "--wandb-mode", "disabled", *args], capture_output=True, text=True, env=env
@@ -103,6 +104,9 @@ def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
             "-p",
             "wandb_mode",
             "disabled",
+            "-p",
+            "hyperparameters",
+            "{epochs: 3, learning_rate: 0.001}",  # -p gives text: it is read as YAML, not character by character
             "--no-progress-bar",
         ],
         cwd=ROOT,
@@ -112,8 +116,55 @@ def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
     )
     assert p.returncode == 0, p.stderr[-3000:]
     r = json.loads(results_path("spy_daily_threshold_1pct", "30K", root=root).read_text())
-    assert r["budget"] == "30K" and abs(r["params"] / 30_000 - 1) <= 0.05
+    assert r["budget"] == "30K" and abs(r["params"] / 30_000 - 1) <= 0.05 and r["hyperparameters"]["epochs"] == 3
     assert "Test AUC margin over 0.5" in out.read_text()
+    again = subprocess.run(p.args, cwd=ROOT, capture_output=True, text=True, env=env)  # the same run again: it resumes, it does not restart
+    assert again.returncode == 0, again.stderr[-3000:]
+    r2 = json.loads(results_path("spy_daily_threshold_1pct", "30K", root=root).read_text())
+    assert r2["resumed_from_epoch"] == r["epochs"] and r2["metrics"] == r["metrics"]
+
+
+def test_two_trainings_open_a_fresh_mlflow_store_together(config, root):
+    "Two budgets started together on a fresh project with MLflow on: both finish, and the store holds both runs."
+    env = {**os.environ, "FINTS_ROOT": str(root)}
+    procs = [
+        subprocess.Popen(
+            [bin_path("fints-train"), "--config", str(config), "--budget", b, "--epochs", "1", "--wandb-mode", "disabled"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for b in ("20K", "30K")
+    ]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for e in errs]
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{root}/outputs/mlflow.db")
+    assert len(c.search_runs([c.get_experiment_by_name("phase6a-parameter-scaling").experiment_id])) == 2
+
+
+def test_a_full_disk_while_checkpointing_is_named(config, root):
+    "Files may grow to 128 KiB (RLIMIT_FSIZE, as a full disk would stop them): the first checkpoint fails, and says so in one line."
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (128 * 1024, 128 * 1024))
+
+    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", "--wandb-mode", "disabled", "--no-mlflow"]
+    p = subprocess.run(cmd, env={**os.environ, "FINTS_ROOT": str(root)}, capture_output=True, text=True, preexec_fn=limit)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "last.pt: the checkpoint could not be written (" in p.stderr and "MiB free on its disk; is it full?)" in p.stderr
+    assert "Traceback" not in p.stderr and not list((root / "outputs/checkpoints/exp/20K").glob(".*.tmp"))
+
+
+def test_notebooks_resume_by_default():
+    import papermill as pm
+
+    for nb in ("03_hpo", "04_train"):
+        params = pm.inspect_notebook(str(ROOT / "nbs" / f"{nb}.ipynb"))
+        assert params["fresh"]["default"] == "False" and params["root"]["default"] == "None", nb
 
 
 def test_one_run_one_writer_wait_and_stale_locks(config, root):
