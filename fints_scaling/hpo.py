@@ -352,11 +352,16 @@ def save_best_params(study: optuna.Study, experiment_name: str, budget: str, ext
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def _snapshot(study: optuna.Study, storage: RDBStorage | None) -> tuple[int, list]:
-    "Finished trials and the running ones, from one snapshot (a trial finishing between two queries would be counted by neither)."
-    with warnings.catch_warnings():  # dead workers' trials: failed, then retried (experimental, see above)
+def _fail_stale(study: optuna.Study):
+    "Fail the trials of dead workers, whose heartbeats are older than the grace period; the storage's callback retries them."
+    with warnings.catch_warnings():  # experimental in Optuna: stated above, not warned per call
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+
+
+def _snapshot(study: optuna.Study, storage: RDBStorage | None) -> tuple[int, list]:
+    "Finished trials and the running ones, from one snapshot (a trial finishing between two queries would be counted by neither)."
+    _fail_stale(study)
     try:
         trials = study.get_trials(deepcopy=False)
     except KeyError:  # the study's record is gone
@@ -495,9 +500,7 @@ def _check_study(study: optuna.Study, attrs: dict, storage: str):
 # %% ../nbs/03_hpo.ipynb #3e301f9d
 def _refuse_live_trials(study: optuna.Study):
     "Refuse to delete a study while a live worker runs one of its trials (trials of dead workers are failed first)."
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    _fail_stale(study)
     if running := study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         who = ", ".join(sorted({t.user_attrs.get("worker", "an unknown process") for t in running}))
         raise ValueError(

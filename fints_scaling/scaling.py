@@ -325,7 +325,7 @@ def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dic
     "Every usable results JSON of `experiment_name`; one that is not is skipped with a warning naming the file and its fault."
     out = []
     for p, r in read_json_files(
-        (Path(results_dir or project_root() / "outputs" / "results") / experiment_name).glob("*.json"), "a results JSON"
+        (Path(results_dir or project_root() / "outputs" / "results") / experiment_name).glob("*.json"), "results JSON"
     ):
         if problem := results_problem(r):
             warnings.warn(f"{p}: skipped, {problem}")

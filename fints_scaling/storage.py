@@ -152,30 +152,27 @@ def read_table(path) -> pd.DataFrame:
         raise ValueError(f"{path}: not a readable {path.suffix.lower().lstrip('.')} file ({reason})") from e
 
 
-def read_yaml(path, what: str = "YAML file"):
-    "The YAML document at `path`; FileNotFoundError or ValueError naming the file, and `what` it should be, when it is missing or not YAML."
+def _parse_file(path, what: str, language: str, parse, error: type[Exception]):
+    "`parse` of the text at `path`; FileNotFoundError or ValueError naming the file when it is missing or not `language`."
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such {what}")
     try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        return parse(path.read_text())
+    except error as e:
+        raise ValueError(f"{path}: not valid {language} ({str(e).splitlines()[0]})") from None
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not valid YAML (not UTF-8 text: {e.reason} at byte {e.start})") from None
+        raise ValueError(f"{path}: not valid {language} (not UTF-8 text: {e.reason} at byte {e.start})") from None
+
+
+def read_yaml(path, what: str = "YAML file"):
+    "The YAML document at `path`; FileNotFoundError or ValueError naming the file, and `what` it should be, when it is missing or not YAML."
+    return _parse_file(path, what, "YAML", yaml.safe_load, yaml.YAMLError)
 
 
 def read_json(path, what: str = "JSON file"):
     "The JSON document at `path`; FileNotFoundError or ValueError naming the file, and `what` it should be, when it is missing or not JSON."
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: cannot read {what} (no such file)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: cannot read {what} (not valid JSON: {e})") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: cannot read {what} (not UTF-8 text: {e.reason} at byte {e.start})") from None
+    return _parse_file(path, what, "JSON", json.loads, json.JSONDecodeError)
 
 # %% ../nbs/foundations/01_storage.ipynb #5d1e0a05
 class Locked(OSError):
@@ -232,7 +229,7 @@ def _read(self: Manifest) -> dict:
         return {}
     rebuild = "move it aside and run `make data`, which records every file anew"
     try:
-        d = read_json(self.path, "the data manifest")
+        d = read_json(self.path, "data manifest")
     except ValueError as e:
         raise ManifestError(f"{e}; {rebuild}") from None
     if not isinstance(d, dict) or not isinstance(d.get("files"), list):

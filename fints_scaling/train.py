@@ -34,7 +34,7 @@ __all__ = ['log', 'LOGISTIC_CS', 'MIN_TRAIN_WINDOWS', 'HP_ARGS', 'load_hyperpara
 # %% ../nbs/04_train.ipynb #ede817b3
 def load_hyperparameters(path) -> tuple[Hyperparameters, dict]:
     "Hyperparameters from an HPO best JSON (its `best_params`), and the JSON itself."
-    doc = read_json(path, "an HPO best JSON")
+    doc = read_json(path, "HPO best JSON")
     if not isinstance(doc, dict) or not isinstance(doc.get("best_params"), dict):
         raise ValueError(f"{path}: no 'best_params' mapping")
     return Hyperparameters.from_dict(doc["best_params"], str(path)), doc

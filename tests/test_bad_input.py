@@ -310,12 +310,12 @@ CASES = [
         "unknown field(s) ['lr']",
         config_with(lr="0.1"),
     ),
-    Case("missing HPO best JSON", train_cli, [*TRAIN, "--hpo-best", "none.json"], "none.json: cannot read an HPO best JSON"),
+    Case("missing HPO best JSON", train_cli, [*TRAIN, "--hpo-best", "none.json"], "none.json: no such HPO best JSON"),
     Case(
         "HPO best that is not JSON",
         train_cli,
         [*TRAIN, "--hpo-best", "best.json"],
-        "best.json: cannot read an HPO best JSON",
+        "best.json: not valid JSON",
         write("best.json", "{not json"),
     ),
     Case(
@@ -412,7 +412,7 @@ CASES = [
         "binary manifest",
         data_cli,
         ["verify"],
-        "manifest.json: cannot read the data manifest (not UTF-8 text",
+        "manifest.json: not valid JSON (not UTF-8 text",
         lambda root: (root / "data/manifest.json").write_bytes(b"\x89\xff\x00"),
     ),
     Case(
@@ -426,7 +426,7 @@ CASES = [
         "corrupt manifest",
         data_cli,
         ["verify"],
-        "manifest.json: cannot read the data manifest (not valid JSON",
+        "manifest.json: not valid JSON",
         write("data/manifest.json", '{"files": ['),
     ),
 ]
