@@ -93,9 +93,8 @@ def with_overrides(
     timescale: str | None = None,  # another timescale
 ) -> ExperimentConfig:
     "This config with another task, horizon or timescale; the name says what changed."
-    given = {
-        k: v for k, v in dict(task=task, horizon=horizon, timescale=timescale).items() if v is not None
-    }  # "" and 0 are checked, not dropped
+    # an override of "" or 0 is checked, and refused, never taken for "not given"
+    given = {k: v for k, v in dict(task=task, horizon=horizon, timescale=timescale).items() if v is not None}
     new = replace(self, **given)
     if new == self:
         return self
