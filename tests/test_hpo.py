@@ -270,7 +270,10 @@ def test_a_diverging_trial_is_pruned_and_the_study_goes_on(project):
 
 def test_fresh_is_refused_while_a_live_worker_runs_a_trial(project):
     "Two processes on a fresh project, MLflow on: one runs a trial, the other asks for --fresh and is refused, naming it."
-    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "3", "--wandb-mode", "disabled"]
+    (project / "long.yaml").write_text(  # trials that outlast the second process's start: 200 epochs, no early stop
+        "search_space:\n  epochs: {type: categorical, choices: [200]}\n  patience: {type: categorical, choices: [200]}\n"
+    )
+    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "3", "--search-space", "long.yaml", "--wandb-mode", "disabled"]
     env = {**os.environ, "FINTS_ROOT": str(project)}
     worker = subprocess.Popen(
         [bin_path("fints-hpo"), *args], cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
