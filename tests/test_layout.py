@@ -13,10 +13,9 @@ def _notebook(module: Path) -> str:
     return re.search(r"File to edit: \.\./nbs/(\S+)\.ipynb", module.read_text()).group(1)
 
 
-def _rank(nb: str) -> tuple[int, int]:
-    "Reading order: foundations (0, n) come before stages (1, n)."
-    kind, name = ("foundations" in nb), Path(nb).name
-    return (0 if kind else 1, int(name[:2]))
+def _rank(nb: str) -> int:
+    "Reading order: the notebook's number, one line through foundations (00-12) and stages (13-)."
+    return int(Path(nb).name[:2])
 
 
 MODULES = {p.stem: _notebook(p) for p in (ROOT / "fints_scaling").glob("*.py") if p.stem not in ("__init__", "_modidx")}
@@ -41,10 +40,20 @@ def test_imports_point_backwards(module):
     assert not later, f"{module} ({MODULES[module]}) imports {later} ({[MODULES[m] for m in later]}), which come after it"
 
 
+def test_notebook_numbers_are_one_line():
+    "No two notebooks share a number, in nbs/ or nbs/foundations/, and foundations come before stages."
+    numbers = {}
+    for nb in sorted((ROOT / "nbs").rglob("[0-9][0-9]_*.ipynb")):
+        numbers.setdefault(int(nb.name[:2]), []).append(str(nb.relative_to(ROOT / "nbs")))
+    assert not {n: nbs for n, nbs in numbers.items() if len(nbs) > 1}
+    foundations = [n for n, (nb,) in numbers.items() if nb.startswith("foundations/")]
+    assert max(foundations) < min(set(numbers) - set(foundations))
+
+
 def test_stage_names():
     "The stage notebooks keep their names."
     stages = sorted(p.stem for p in (ROOT / "nbs").glob("[0-9][0-9]_*.ipynb"))
-    for name in ("00_resample", "01_splits", "02_data_dictionary", "03_hpo", "04_train", "05_scaling", "06_aggregate"):
+    for name in ("13_resample", "14_splits", "15_data_dictionary", "16_hpo", "17_train", "18_scaling", "19_aggregate"):
         assert name in stages
 
 

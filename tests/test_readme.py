@@ -9,8 +9,8 @@ OVERRIDES = {  # what shrinks each command to a smoke run; the command itself is
     "fints-hpo": ["--budget", "30K", "--n-trials", "2", "--max-epochs", "1", *QUICK],
     "fints-train": ["--budget", "30K", "--hpo-best", "outputs/hpo/spy_daily_threshold_1pct/30K_best.json", "--epochs", "1", *QUICK],
     "fints-experiments": ["--budgets", "30K", "--n-trials", "2", "--max-epochs", "1", "--train-epochs", "1", "--wandb-mode", "disabled"],
-    "papermill nbs/03_hpo.ipynb": ["-p", "budget", "30K", "-p", "n_trials", "2", "-p", "max_epochs", "1", "-p", "wandb_mode", "disabled"],
-    "papermill nbs/04_train.ipynb": [
+    "papermill nbs/16_hpo.ipynb": ["-p", "budget", "30K", "-p", "n_trials", "2", "-p", "max_epochs", "1", "-p", "wandb_mode", "disabled"],
+    "papermill nbs/17_train.ipynb": [
         "-p",
         "budget",
         "30K",
@@ -48,7 +48,7 @@ def readme_commands() -> list[str]:
 
 def test_the_readme_shows_both_notebook_runs():
     cmds = readme_commands()
-    assert any(c.startswith("papermill nbs/03_hpo.ipynb") for c in cmds) and any(c.startswith("papermill nbs/04_train.ipynb") for c in cmds)
+    assert any(c.startswith("papermill nbs/16_hpo.ipynb") for c in cmds) and any(c.startswith("papermill nbs/17_train.ipynb") for c in cmds)
     assert all("..." not in c for c in cmds), [c for c in cmds if "..." in c]  # no placeholders: each runs as written
 
 

@@ -93,7 +93,7 @@ def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
     p = subprocess.run(
         [
             bin_path("papermill"),
-            "nbs/04_train.ipynb",
+            "nbs/17_train.ipynb",
             str(out),
             "-p",
             "budget",
@@ -162,7 +162,7 @@ def test_a_full_disk_while_checkpointing_is_named(config, root):
 def test_notebooks_resume_by_default():
     import papermill as pm
 
-    for nb in ("03_hpo", "04_train"):
+    for nb in ("16_hpo", "17_train"):
         params = pm.inspect_notebook(str(ROOT / "nbs" / f"{nb}.ipynb"))
         assert params["fresh"]["default"] == "False" and params["root"]["default"] == "None", nb
 

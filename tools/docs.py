@@ -269,7 +269,7 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["site", "readme"], nargs="?", default="site")
-    ap.add_argument("--only", default="", help="site: only notebooks matching this glob, e.g. 02_data_dictionary.ipynb")
+    ap.add_argument("--only", default="", help="site: only notebooks matching this glob, e.g. 15_data_dictionary.ipynb")
     ap.add_argument("--out", help="site: output folder (default: doc_path, _docs/)")
     args = ap.parse_args()
     site(args.only, args.out) if args.what == "site" else readme()
