@@ -20,7 +20,8 @@ from fints_scaling.scaling import (
     read_json_files,
 )
 from .model import parse_budget
-from .storage import atomic_path, project_root
+from .context import RunContext
+from .storage import atomic_path
 
 # %% auto #0
 __all__ = ['HPO_COLUMNS', 'TRAINING_COLUMNS', 'CSV_COLUMNS', 'aggregate_hpo_results', 'aggregate_training_results',
@@ -67,7 +68,7 @@ CSV_COLUMNS = ["experiment", "budget", "params", "val_loss", "test_loss", "accur
 
 
 def _outputs(sub: str, d=None) -> Path:
-    return Path(d) if d is not None else project_root() / "outputs" / sub
+    return Path(d) if d is not None else RunContext().root / "outputs" / sub
 
 # %% ../nbs/19_aggregate.ipynb #c825b1d6
 def aggregate_hpo_results(experiment_name: str | None = None, hpo_dir=None) -> pd.DataFrame:
@@ -162,7 +163,7 @@ def export_results_csv(output_path="outputs/results/all_results.csv", results_di
         if len(tr)
         else pd.DataFrame(columns=CSV_COLUMNS)
     )
-    p = Path(output_path) if Path(output_path).is_absolute() else project_root() / output_path
+    p = Path(output_path) if Path(output_path).is_absolute() else RunContext().root / output_path
     p.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(p) as tmp:
         df.to_csv(tmp, index=False)
@@ -250,8 +251,8 @@ def generate_experiment_summary_report(
     output_path="outputs/results/summary_report.md", results_dir=None, hpo_dir=None, figures_dir="outputs/figures", n_boot: int = 1000
 ) -> Path:
     "Markdown report of every experiment: verdict, split sizes, scaling fits with intervals, paired comparisons, runs, HPO, figures."
-    p = Path(output_path) if Path(output_path).is_absolute() else project_root() / output_path
-    fig_dir = Path(figures_dir) if Path(figures_dir).is_absolute() else project_root() / figures_dir
+    p = Path(output_path) if Path(output_path).is_absolute() else RunContext().root / output_path
+    fig_dir = Path(figures_dir) if Path(figures_dir).is_absolute() else RunContext().root / figures_dir
     tr, hp = aggregate_training_results(results_dir), aggregate_hpo_results(hpo_dir=hpo_dir)
     lines = [
         "# Scaling results",

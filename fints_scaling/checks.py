@@ -12,7 +12,7 @@ from typing import Callable
 
 # %% auto #0
 __all__ = ['count', 'seed', 'positive', 'fraction', 'nonnegative', 'check_count', 'check_positive', 'check_nonnegative',
-           'check_fields', 'run_command']
+           'InvalidSetting', 'check_fields', 'run_command']
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e006
 def check_count(value, name: str, minimum: int = 1) -> int:
@@ -86,13 +86,28 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def check_fields(obj, where: str):
-    "ValueError naming `where` and the first field of dataclass `obj` whose value does not have its annotated type."
+class InvalidSetting(ValueError):
+    "A setting whose value is not allowed: the message names `where` it was given; `problem` says what is wrong, for others to place."
+
+    def __init__(
+        self,
+        where: str,  # what holds the setting: a file, a config, "hyperparameters"
+        problem: str,  # what is wrong with it, e.g. "epochs must be int, got '3'"
+    ):
+        super().__init__(f"{where}: {problem}")
+        self.where, self.problem = where, problem
+
+
+def check_fields(
+    obj,  # a dataclass instance
+    where: str,  # what to call it in the error
+):
+    "InvalidSetting naming `where` and the first field of dataclass `obj` whose value does not have its annotated type."
     hints = typing.get_type_hints(type(obj))
     for f in fields(obj):
         value = getattr(obj, f.name)
         if not _accepts(hints[f.name], value):
-            raise ValueError(f"{where}: {f.name} must be {_type_name(hints[f.name])}, got {value!r}")
+            raise InvalidSetting(where, f"{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e014
 def run_command(prog: str, main: Callable[[], int | None], expected: tuple[type[BaseException], ...] = ()) -> int:

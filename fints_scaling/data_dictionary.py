@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 import pandas as pd
 from .checks import run_command
+from .context import RunContext
 from .storage import DataPaths, Manifest, ManifestError, atomic_path, file_md5, read_table
 from .sources import OHLCV
 from .features import FEATURES, A20, TIER_C
@@ -47,7 +48,7 @@ def get_column_descriptions(columns, file_type: str = "") -> pd.DataFrame:
 # %% ../nbs/15_data_dictionary.ipynb #01636b87
 def get_file_stats(filepath, paths: DataPaths | None = None) -> dict:
     "Path, shape, date range, MD5 and the manifest's id and source of a parquet file."
-    paths = paths or DataPaths.default()
+    paths = paths or RunContext().paths
     df = read_table(filepath)
     try:
         e = Manifest(paths).entry_for(filepath)
@@ -119,7 +120,7 @@ def data_files(paths: DataPaths) -> list[Path]:
 # %% ../nbs/15_data_dictionary.ipynb #d17f90a4
 def data_dictionary_markdown(paths: DataPaths | None = None) -> str:
     "The whole data dictionary as markdown."
-    paths = paths or DataPaths.default()
+    paths = paths or RunContext().paths
     files = data_files(paths)
     if not files:
         raise FileNotFoundError(f"no parquet files under {paths.raw} or {paths.processed}; run `make data`")
@@ -167,7 +168,7 @@ def generate_data_dictionary(
     output_path="docs/data_dictionary.md", paths: DataPaths | None = None, force: bool = False
 ) -> tuple[Path, bool]:
     "Write the dictionary to `output_path` (under the root) unless newer than all data and not `force`; the path, and if it was written."
-    paths = paths or DataPaths.default()
+    paths = paths or RunContext().paths
     out = Path(output_path) if Path(output_path).is_absolute() else paths.root / output_path
     if out.is_dir():
         raise IsADirectoryError(f"{out}: is a folder; give the file to write, such as {out / 'data_dictionary.md'}")
@@ -184,11 +185,11 @@ def data_dictionary_cli(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="fints-data-dictionary", description="Write the data dictionary as markdown.")
     ap.add_argument("--output", default="docs/data_dictionary.md")
     ap.add_argument("--force", action="store_true")
-    ap.add_argument("--root", help="project root (default: found from the working directory)")
+    RunContext.add_arguments(ap, verify=False, runs=False)
     args = ap.parse_args(argv)
 
     def main():
-        out, written = generate_data_dictionary(args.output, DataPaths.default(args.root), args.force)
+        out, written = generate_data_dictionary(args.output, RunContext.from_args(args).paths, args.force)
         print(f"wrote {out}" if written else f"{out} is newer than every data file: left as it is (--force rewrites it)")
 
     return run_command("fints-data-dictionary", main)

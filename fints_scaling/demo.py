@@ -11,11 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from .aggregate import export_results_csv, generate_experiment_summary_report
 from .checks import check_count, check_positive, count, fraction, run_command
-from .config import experiment_config_path
+from .config import DEFAULT_TASK
 from .context import RunContext
 from .model import canonical_budget
-from .experiments import run_phase
-from .hpo import hpo_best_path
+from .experiments import Phase, run_phase
+from .hpo import StudySettings, hpo_best_path
 from .scaling import compare_scaling_across_tasks
 from .train import results_path, run_training
 
@@ -26,26 +26,19 @@ __all__ = ['DEMO_BUDGETS', 'run_demo', 'demo_cli']
 DEMO_BUDGETS = ("15K", "30K", "100K", "300K", "1M")
 
 # %% ../nbs/21_demo.ipynb #9815938b
-def _data_size_runs(experiment: str, task: str, horizon: int, budgets, fractions, ctx: RunContext):
+def _data_size_runs(phase: Phase, budgets, fractions, ctx: RunContext):
     "Train `budgets` again on `fractions` of the train windows with their tuned parameters, skipping finished runs."
+    cell = phase.cell(phase.tasks[0])
     for b in budgets:
         for f in fractions:
-            if not results_path(experiment, b, f, root=ctx.root).exists():
-                run_training(
-                    experiment_config_path(task, ctx.root),
-                    b,
-                    task=task,
-                    horizon=horizon,
-                    experiment=experiment,
-                    hpo_best=hpo_best_path(experiment, b, ctx.root),
-                    train_fraction=f,
-                    ctx=replace(ctx, progress=False),
-                )
+            if not results_path(cell.experiment, b, f, root=ctx.root).exists():
+                hpo_best = hpo_best_path(cell.experiment, b, ctx.root)
+                run_training(cell, b, hpo_best=hpo_best, train_fraction=f, ctx=replace(ctx, progress=False))
 
 
 def run_demo(
     budgets=DEMO_BUDGETS,  # the parameter budgets of the ladder
-    task: str = "threshold_1pct",  # the task
+    task: str = DEFAULT_TASK,  # the task
     horizon: int = 1,  # days ahead the label looks
     n_trials: int = 8,  # HPO trials per budget
     max_epochs: int = 30,  # cap on HPO epochs
@@ -61,10 +54,13 @@ def run_demo(
     for f in fractions:
         check_positive(f, "fraction", upper=1)
     ctx, t0 = ctx or RunContext(wandb_mode="disabled"), time.perf_counter()
-    budgets, root, experiment = [canonical_budget(b) for b in budgets], ctx.root, f"demo_{task}"
-    fraction_budgets = [b for b in map(canonical_budget, fraction_budgets) if b in budgets]  # data-size runs only where the ladder trains
-    runs = run_phase("demo", budgets, (task,), horizon=horizon, n_trials=n_trials, max_epochs=max_epochs, model_seeds=range(seeds), ctx=ctx)
-    _data_size_runs(experiment, task, horizon, fraction_budgets, fractions, ctx)
+    phase = Phase("demo", budgets, (task,), horizon=horizon, model_seeds=range(seeds))
+    root, experiment = ctx.root, phase.cell(task).experiment
+    fraction_budgets = [
+        b for b in map(canonical_budget, fraction_budgets) if b in phase.budgets
+    ]  # data-size runs only where the ladder trains
+    runs = run_phase(phase, StudySettings(n_trials=n_trials, max_epochs=max_epochs), ctx=ctx)
+    _data_size_runs(phase, fraction_budgets, fractions, ctx)
     results, figures = root / "outputs/results", root / "outputs/figures"  # every report reads and writes under the run's root
     report = generate_experiment_summary_report(
         results / "summary_report.md", results_dir=results, hpo_dir=root / "outputs/hpo", figures_dir=figures, n_boot=n_boot
@@ -88,7 +84,7 @@ def demo_cli(argv=None) -> int:
         prog="fints-demo", description="A small scaling sweep on the embedded data, with HPO, fits and the report."
     )
     ap.add_argument("--budgets", nargs="+", default=list(DEMO_BUDGETS))
-    ap.add_argument("--task", default="threshold_1pct")
+    ap.add_argument("--task", default=DEFAULT_TASK)
     ap.add_argument("--horizon", type=int, default=1)
     ap.add_argument("--n-trials", type=count, default=8)
     ap.add_argument("--max-epochs", type=count, default=30)
@@ -98,12 +94,14 @@ def demo_cli(argv=None) -> int:
     ap.add_argument("--n-boot", type=count, default=1000)
     RunContext.add_arguments(ap)
     ap.set_defaults(wandb_mode="disabled")
-    a = ap.parse_args(argv)
+    args = ap.parse_args(argv)
 
     def main():
-        kw = dict(budgets=a.budgets, task=a.task, horizon=a.horizon, n_trials=a.n_trials, max_epochs=a.max_epochs, seeds=a.seeds)
-        kw |= dict(fractions=a.fractions, fraction_budgets=a.fraction_budgets, n_boot=a.n_boot)
-        _report(run_demo(**kw, ctx=RunContext.from_args(a)))
+        kw = dict(
+            budgets=args.budgets, task=args.task, horizon=args.horizon, n_trials=args.n_trials, max_epochs=args.max_epochs, seeds=args.seeds
+        )
+        kw |= dict(fractions=args.fractions, fraction_budgets=args.fraction_budgets, n_boot=args.n_boot)
+        _report(run_demo(**kw, ctx=RunContext.from_args(args)))
 
     return run_command("fints-demo", main)
 

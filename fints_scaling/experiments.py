@@ -10,21 +10,20 @@ import argparse, json, math, py_compile, tempfile
 from dataclasses import dataclass, asdict
 from datetime import datetime, timezone
 from pathlib import Path
-import pandas as pd
 import fints_scaling
 from traitlets.config import Config
-from .config import ExperimentConfig, experiment_config_path, load_experiment_config
+from .config import ExperimentCell
 from .context import RunContext
-from .hpo import hpo_best_path, load_search_space
+from .hpo import StudySettings, hpo_best_path, load_search_space
 from .model import BUDGETS, canonical_budget, model_config, model_config_path, parse_budget
-from .storage import atomic_path, project_root, read_table, verify_data_file, write_json_atomic
-from .checks import check_count, check_positive, count, positive, run_command
+from .storage import atomic_path, read_table, verify_data_file, write_json_atomic
+from .checks import check_count, count, run_command, seed
 from .tasks import parse_task
 from .train import results_path
 from .windows import feature_columns
 
 # %% auto #0
-__all__ = ['PHASES', 'PHASE_TASKS', 'HPO_TASKS', 'BORROWED', 'LOG_PARAMS', 'NOTEBOOKS', 'KERNEL_CONFIG', 'Run', 'phase_matrix',
+__all__ = ['PHASES', 'PHASE_TASKS', 'HPO_TASKS', 'BORROWED', 'LOG_PARAMS', 'NOTEBOOKS', 'KERNEL_CONFIG', 'Run', 'Phase',
            'interpolate_params', 'borrow_params', 'generate_hpo_script', 'generate_training_script', 'check_phase',
            'run_phase', 'experiments_cli']
 
@@ -38,39 +37,74 @@ LOG_PARAMS = ("learning_rate", "weight_decay")
 
 @dataclass(frozen=True)
 class Run:
-    "One cell of a phase: an HPO study or a training run of `budget` on `task`."
+    "One run of a phase: an HPO study, or a training run under one model seed, of `budget` on one experiment cell."
 
-    kind: str
-    phase: str
-    budget: str
-    task: str
-    borrowed_from: tuple | None = None
-    model_seed: int = 0
+    kind: str  # "hpo" or "train"
+    phase: str  # the phase's name
+    budget: str  # the parameter budget
+    cell: ExperimentCell  # the experiment it runs on
+    borrowed_from: tuple | None = None  # for a task HPO does not tune: the tasks its parameters are interpolated from
+    model_seed: int = 0  # seed of initialisation, dropout and batch order
 
     @property
-    def name(self) -> str:
-        return f"{self.phase}_{self.budget}_{self.task}" + (f"_seed{self.model_seed}" if self.model_seed else "")
+    def task(self) -> str:
+        "The task of its cell."
+        return self.cell.task
 
     @property
     def experiment(self) -> str:
-        return f"{self.phase}_{self.task}"
+        "The name of its cell's studies and outputs."
+        return self.cell.experiment
 
+    @property
+    def name(self) -> str:
+        "`{phase}_{budget}_{task}`, with `_seed{k}` for model seeds other than 0."
+        return f"{self.phase}_{self.budget}_{self.task}" + (f"_seed{self.model_seed}" if self.model_seed else "")
 
-def phase_matrix(phase: str = "phase6a", budgets=BUDGETS, tasks=PHASE_TASKS, model_seeds=(0,)) -> list[Run]:
-    "HPO runs (tasks that are not borrowed) then training runs (every task, every model seed) of a phase."
-    if phase not in PHASES:
-        raise ValueError(f"unknown phase {phase!r}; expected one of {list(PHASES)}")
-    budgets = list(dict.fromkeys(canonical_budget(b) for b in budgets))  # '10k' and '10K' are one budget
-    for t in tasks:
-        parse_task(t)
-    for s in model_seeds:
-        check_count(s, "model seed", minimum=0)
-    hpo = [Run("hpo", phase, b, t) for t in tasks if t not in BORROWED for b in budgets]
-    train = [Run("train", phase, b, t, BORROWED.get(t), s) for t in tasks for b in budgets for s in model_seeds]
-    return hpo + train
+# %% ../nbs/20_experiments.ipynb #e6109fca
+@dataclass(frozen=True)
+class Phase:
+    "A phase of the study: budgets x tasks at one horizon and timescale, each budget trained under every model seed."
+
+    name: str = "phase6a"  # the phase; it prefixes every experiment's name
+    budgets: tuple = BUDGETS  # parameter budgets to tune and train
+    tasks: tuple = PHASE_TASKS  # tasks; one HPO does not tune borrows its neighbours' parameters
+    horizon: int | None = None  # another horizon than the configs'
+    timescale: str | None = None  # another timescale than the configs'
+    model_seeds: tuple = (0,)  # model seeds each budget trains under, on one fixed split
+    train_epochs: int | None = None  # epochs of the training runs (None: the tuned ones)
+
+    def __post_init__(self):
+        if self.name not in PHASES:
+            raise ValueError(f"unknown phase {self.name!r}; expected one of {list(PHASES)}")
+        budgets = tuple(dict.fromkeys(canonical_budget(b) for b in self.budgets))  # '10k' and '10K' are one budget
+        object.__setattr__(self, "budgets", budgets)
+        object.__setattr__(self, "tasks", tuple(t for t in self.tasks if parse_task(t)))
+        object.__setattr__(self, "model_seeds", tuple(check_count(s, "model seed", minimum=0) for s in self.model_seeds))
+        if self.train_epochs is not None:
+            check_count(self.train_epochs, "train_epochs")
+
+    def cell(self, task: str) -> ExperimentCell:
+        "The experiment of `task` in this phase: its config at the phase's horizon and timescale, named `{phase}_{task}`."
+        return ExperimentCell(task=task, horizon=self.horizon, timescale=self.timescale, experiment=f"{self.name}_{task}")
+
+    def matrix(self) -> list[Run]:
+        "HPO runs (tasks that are not borrowed) then training runs (every task, every model seed)."
+        hpo = [Run("hpo", self.name, b, self.cell(t)) for t in self.tasks if t not in BORROWED for b in self.budgets]
+        train = [
+            Run("train", self.name, b, self.cell(t), BORROWED.get(t), s) for t in self.tasks for b in self.budgets for s in self.model_seeds
+        ]
+        return hpo + train
 
 # %% ../nbs/20_experiments.ipynb #5a641e20
-def interpolate_params(low: dict, high: dict, x: float, x_low: float, x_high: float, log_params=LOG_PARAMS) -> dict:
+def interpolate_params(
+    low: dict,  # the parameters tuned at `x_low`
+    high: dict,  # the parameters tuned at `x_high`
+    x: float,  # where to interpolate, e.g. the threshold 2 (%)
+    x_low: float,  # where `low` was tuned
+    x_high: float,  # where `high` was tuned
+    log_params=LOG_PARAMS,  # parameters interpolated in log space
+) -> dict:
     "Parameters at threshold `x` between those at `x_low` and `x_high`: log space for `log_params`, linear otherwise, ints stay ints."
     w = (x - x_low) / (x_high - x_low)
     out = {}
@@ -81,70 +115,47 @@ def interpolate_params(low: dict, high: dict, x: float, x_low: float, x_high: fl
     return out
 
 
-def borrow_params(phase: str, budget: str, task: str, root: Path | None = None) -> Path:
+def borrow_params(
+    run: Run,  # a run of a borrowed task
+    root: Path,  # the project whose outputs/hpo holds the neighbours' best JSONs
+) -> Path:
     "Write the interpolated best JSON of a borrowed task from its neighbours' HPO results; returns its path."
-    lo_task, hi_task = BORROWED[task]
-    srcs = [hpo_best_path(f"{phase}_{t}", budget, root) for t in (lo_task, hi_task)]
+    lo_task, hi_task = BORROWED[run.task]
+    srcs = [hpo_best_path(f"{run.phase}_{t}", run.budget, root) for t in (lo_task, hi_task)]
     for s in srcs:
         if not s.exists():
-            raise FileNotFoundError(f"{s}: needed to borrow {task} parameters for {budget}; run its HPO first")
+            raise FileNotFoundError(f"{s}: needed to borrow {run.task} parameters for {run.budget}; run its HPO first")
     lo, hi = (json.loads(s.read_text()) for s in srcs)
-    x, xl, xh = parse_task(task), parse_task(lo_task), parse_task(hi_task)
+    x, xl, xh = parse_task(run.task), parse_task(lo_task), parse_task(hi_task)
     doc = {
         **{k: v for k, v in lo.items() if k not in ("best_value", "study_name", "best_trial", "best_epoch")},
-        "experiment": f"{phase}_{task}",
-        "task": task,
+        "experiment": run.experiment,
+        "task": run.task,
         "best_params": interpolate_params(lo["best_params"], hi["best_params"], x, xl, xh),
         "borrowed_from": [str(s) for s in srcs],
         "interpolation": {"threshold": x, "between": [xl, xh], "log_space": list(LOG_PARAMS)},
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
     }
-    return write_json_atomic(doc, hpo_best_path(f"{phase}_{task}", budget, root))
+    return write_json_atomic(doc, hpo_best_path(run.experiment, run.budget, root))
 
 # %% ../nbs/20_experiments.ipynb #532acf14
 _HEADER = '''"""{kind} run {name}, generated {when} by fints_scaling.experiments. Every parameter is inline.
 
     python {path}
 """
+from pathlib import Path
 import pandas as pd
 from fints_scaling.config import ExperimentConfig
+from fints_scaling.context import RunContext
 from fints_scaling.windows import feature_columns
 
+CTX = RunContext(root=Path(__file__).resolve().parents[2])  # the project: this script lives in its experiments/{{phase}}/
 config = ExperimentConfig(**{config!r})
 FEATURE_COLUMNS = {features!r}
-found = feature_columns(pd.read_parquet(config.data_file()))
-if found != FEATURE_COLUMNS: raise SystemExit(f"{{config.data_file()}}: feature columns changed since this script was generated: {{found}}")
+found = feature_columns(pd.read_parquet(config.data_file(CTX.root)))
+if found != FEATURE_COLUMNS:
+    raise SystemExit(f"{{config.data_file(CTX.root)}}: feature columns changed since this script was generated: {{found}}")
 '''
-
-
-def _check_inputs(data_path, budget: str, root: Path) -> Path:
-    p = Path(data_path) if Path(data_path).is_absolute() else root / data_path
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: data file does not exist (run `make data`)")
-    verify_data_file(p)
-    if budget in BUDGETS and not model_config_path(budget, root).exists():
-        raise FileNotFoundError(f"{model_config_path(budget, root)}: budget config missing")
-    parse_budget(budget)
-    return p
-
-
-def _experiment_config(
-    experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base
-) -> dict:
-    base = asdict(base) if base else {}
-    return {
-        **base,
-        "name": experiment,
-        "data_path": str(data_path),
-        "fallback_data_path": None,
-        "task": task,
-        "horizon": horizon,
-        "timescale": timescale,
-        "context_length": context_length,
-        "val_ratio": val_ratio,
-        "test_ratio": test_ratio,
-        "hpo_train_fraction": hpo_train_fraction,
-    }
 
 
 def _write_script(text: str, path: Path, phase_dir: Path, section: str) -> Path:
@@ -163,145 +174,61 @@ def _write_script(text: str, path: Path, phase_dir: Path, section: str) -> Path:
     return path
 
 # %% ../nbs/20_experiments.ipynb #b246395c
-def _generate(
-    kind: str,
-    body: str,
-    note: str,
-    experiment,
-    phase,
-    budget,
-    task,
-    horizon,
-    timescale,
-    data_path,
-    feature_columns,
-    context_length,
-    val_ratio,
-    test_ratio,
-    hpo_train_fraction,
-    base,
-    root,
-) -> Path:
+def _generate(kind: str, body: str, note: str, run: Run, root: Path) -> Path:
     "Check the inputs, write experiments/{phase}/{kind}_{budget}_{task}.py (header + `body`), compile it, add its README section."
-    root = Path(root or project_root())
-    _check_inputs(data_path, budget, root)
-    cfg = _experiment_config(
-        experiment, task, horizon, timescale, data_path, context_length, val_ratio, test_ratio, hpo_train_fraction, base
-    )
-    ExperimentConfig(**cfg)
-    d = root / "experiments" / phase
+    cfg = run.cell.resolve(root)
+    data = cfg.data_file(root)
+    verify_data_file(data)
+    if run.budget in BUDGETS and not model_config_path(run.budget, root).exists():
+        raise FileNotFoundError(f"{model_config_path(run.budget, root)}: budget config missing")
+    parse_budget(run.budget)
+    features = feature_columns(read_table(data))
+    d = root / "experiments" / run.phase
     d.mkdir(parents=True, exist_ok=True)
-    path, when = d / f"{kind}_{budget}_{task}.py", datetime.now(timezone.utc).isoformat(timespec="seconds")
-    text = (
-        _HEADER.format(
-            kind={"hpo": "HPO", "train": "Training"}[kind],
-            name=f"{phase}_{budget}_{task}",
-            when=when,
-            path=path.relative_to(root),
-            config=cfg,
-            features=list(feature_columns),
-        )
-        + body
-    )
+    path, when = d / f"{kind}_{run.budget}_{run.task}.py", datetime.now(timezone.utc).isoformat(timespec="seconds")
+    kind_name, rel = {"hpo": "HPO", "train": "Training"}[kind], path.relative_to(root)
+    text = _HEADER.format(kind=kind_name, name=run.name, when=when, path=rel, config=asdict(cfg), features=features)
+    shown = data.relative_to(root) if data.is_relative_to(root) else data
     section = (
         f"\n## {path.name}\n\n- generated: {when}\n- scripts: `{path.name}` ({note})\n"
-        f"- data: `{data_path}` ({len(feature_columns)} features)\n- horizon: {horizon}\n- timescale: {timescale}\n"
+        f"- data: `{shown}` ({len(features)} features)\n- horizon: {cfg.horizon}\n- timescale: {cfg.timescale}\n"
     )
-    return _write_script(text, path, d, section)
+    return _write_script(text + body, path, d, section)
 
 # %% ../nbs/20_experiments.ipynb #9e0cf93c
 def generate_hpo_script(
-    experiment: str,
-    phase: str,
-    budget: str,
-    task: str,
-    horizon: int,
-    timescale: str,
-    data_path,
-    feature_columns: list,
-    n_trials: int = 50,
-    timeout_hours: float = 4.0,
-    context_length: int = 60,
-    val_ratio: float = 0.15,
-    test_ratio: float = 0.15,
-    hpo_train_fraction: float = 0.3,
-    search_space_path: str = "configs/hpo/default_search.yaml",
-    base: ExperimentConfig | None = None,
-    root: Path | None = None,
+    run: Run,  # an HPO run of a phase
+    study: StudySettings,  # its trial target, time limit and search space
+    root: Path,  # the project: its configs, data and experiments/ folder
 ) -> Path:
     "Write and compile experiments/{phase}/hpo_{budget}_{task}.py; append its section to the phase README."
+    settings = {k: v for k, v in asdict(study).items() if v != getattr(StudySettings, k)}
     body = f"""
-from fints_scaling.hpo import run_hpo
-best = run_hpo(config, budget={budget!r}, n_trials={n_trials!r}, timeout_hours={timeout_hours!r}, search_space_path={search_space_path!r})
+from fints_scaling.hpo import StudySettings, run_hpo
+STUDY = StudySettings(**{settings!r})
+best = run_hpo(config, budget={run.budget!r}, study=STUDY, ctx=CTX)
 print(best["study_name"], best["best_value"], best["best_params"])
 """
-    return _generate(
-        "hpo",
-        body,
-        f"HPO, {n_trials} trials, {timeout_hours} h",
-        experiment,
-        phase,
-        budget,
-        task,
-        horizon,
-        timescale,
-        data_path,
-        feature_columns,
-        context_length,
-        val_ratio,
-        test_ratio,
-        hpo_train_fraction,
-        base,
-        root,
-    )
+    n, hours = study.n_trials or "the search space's", study.timeout_hours or "the search space's"
+    return _generate("hpo", body, f"HPO, {n} trials, {hours} h", run, root)
 
 # %% ../nbs/20_experiments.ipynb #caffe864
 def generate_training_script(
-    experiment: str,
-    phase: str,
-    budget: str,
-    task: str,
-    horizon: int,
-    timescale: str,
-    data_path,
-    feature_columns: list,
-    hyperparameters: dict | None = None,
-    borrowed_from=None,
-    context_length: int = 60,
-    val_ratio: float = 0.15,
-    test_ratio: float = 0.15,
-    hpo_train_fraction: float = 0.3,
-    base: ExperimentConfig | None = None,
-    root: Path | None = None,
+    run: Run,  # a training run of a phase
+    hyperparameters: dict | None,  # its tuned (or borrowed) hyperparameters, written inline
+    root: Path,  # the project: its configs, data and experiments/ folder
 ) -> Path:
     "Write and compile experiments/{phase}/train_{budget}_{task}.py; append its section to the phase README."
+    borrowed = list(run.borrowed_from) if run.borrowed_from else None
     body = f"""
 from fints_scaling.train import run_training
 HYPERPARAMETERS = {dict(hyperparameters or {})!r}
-BORROWED_FROM = {borrowed_from!r}   # where HYPERPARAMETERS were interpolated from, if they were
-results = run_training(config, budget={budget!r}, hyperparameters=HYPERPARAMETERS)
+BORROWED_FROM = {borrowed!r}   # where HYPERPARAMETERS were interpolated from, if they were
+results = run_training(config, budget={run.budget!r}, hyperparameters=HYPERPARAMETERS, model_seed={run.model_seed!r}, ctx=CTX)
 print(results["experiment"], results["budget"], results["metrics"]["test"])
 """
-    note = "training" + (", parameters borrowed from " + ", ".join(map(str, borrowed_from)) if borrowed_from else "")
-    return _generate(
-        "train",
-        body,
-        note,
-        experiment,
-        phase,
-        budget,
-        task,
-        horizon,
-        timescale,
-        data_path,
-        feature_columns,
-        context_length,
-        val_ratio,
-        test_ratio,
-        hpo_train_fraction,
-        base,
-        root,
-    )
+    note = "training" + (", parameters borrowed from " + ", ".join(borrowed) if borrowed else "")
+    return _generate("train", body, note, run, root)
 
 # %% ../nbs/20_experiments.ipynb #484b8a31
 NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1] / "nbs"  # the notebooks this package was exported from
@@ -311,75 +238,52 @@ KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})  # kernel and pa
 
 
 def check_phase(
-    phase: str,
-    budgets,
-    tasks,
-    horizon: int | None,
-    timescale: str | None,
-    n_trials: int,
-    timeout_hours: float,
-    max_epochs: int | None,
-    train_epochs: int | None,
-    search_space_path: str,
-    model_seeds,
-    verify: bool,
-    root: Path,
+    phase: Phase,  # the matrix of runs
+    study: StudySettings,  # how its HPO studies run
+    ctx: RunContext,  # its root and whether data must be vouched for
 ) -> list[Run]:
-    "The phase's runs, once every input of every cell checks out: counts, configs, data and manifest, budgets,"
-    "search space, borrowed neighbours."
-    check_count(n_trials, "n_trials")
-    check_positive(timeout_hours, "timeout_hours")
-    for name, v in (("max_epochs", max_epochs), ("train_epochs", train_epochs)):
-        if v is not None:
-            check_count(v, name)
-    matrix = phase_matrix(phase, budgets, tasks, model_seeds)
-    if any(r.kind == "hpo" for r in matrix):
-        load_search_space(search_space_path, root)
-    for task in dict.fromkeys(r.task for r in matrix):
-        cfg = load_experiment_config(experiment_config_path(task, root), root, check_data=False).with_overrides(
-            horizon=horizon, timescale=timescale
+    "The phase's runs, once every input of every cell checks out: notebooks, configs, data and manifest, budgets, search space, neighbours."
+    if not (NOTEBOOKS / "16_hpo.ipynb").exists():
+        raise FileNotFoundError(
+            f"{NOTEBOOKS}: the HPO and training notebooks a phase executes are not there; phases run from a checkout of the project "
+            "(git clone, then pip install -e .), and an installed package without it can still run fints-hpo and fints-train"
         )
-        data = cfg.data_file(root)
-        verify_data_file(data, verify)
+    matrix = phase.matrix()
+    if any(r.kind == "hpo" for r in matrix):
+        load_search_space(study.search_space_path, ctx)
+    for task in phase.tasks:
+        cfg = phase.cell(task).resolve(ctx.root)
+        data = cfg.data_file(ctx.root)
+        verify_data_file(data, ctx.verify)
         n_features = len(feature_columns(read_table(data)))
-        for b in dict.fromkeys(r.budget for r in matrix):
-            model_config(b, n_features, cfg.context_length, cfg.channel_mode, root=root)
+        for b in phase.budgets:
+            model_config(b, n_features, cfg.context_length, cfg.channel_mode, root=ctx.root)
     tuned = {(r.task, r.budget) for r in matrix if r.kind == "hpo"}
     for r in matrix:
         for t in r.borrowed_from or ():
-            if (t, r.budget) not in tuned and not hpo_best_path(f"{phase}_{t}", r.budget, root).exists():
+            if (t, r.budget) not in tuned and not hpo_best_path(f"{phase.name}_{t}", r.budget, ctx.root).exists():
                 raise ValueError(
                     f"{r.task} borrows its {r.budget} parameters from {t}, which this phase neither tunes nor has tuned; add --tasks {t}"
                 )
     return matrix
 
 # %% ../nbs/20_experiments.ipynb #2065e96c
-def _notebook_run(run: Run, hpo: dict, train_epochs: int | None, dry_run: bool, root: Path) -> tuple[Path, Path, dict]:
+def _notebook_run(run: Run, phase: Phase, study: StudySettings, dry_run: bool, root: Path) -> tuple[Path, Path, dict]:
     "The notebook a run executes, the file it writes, and its own papermill parameters."
-    if run.kind == "hpo":
-        return NOTEBOOKS / "16_hpo.ipynb", hpo_best_path(run.experiment, run.budget, root), dict(hpo, fresh=False)
     best = hpo_best_path(run.experiment, run.budget, root)
+    if run.kind == "hpo":
+        return NOTEBOOKS / "16_hpo.ipynb", best, dict(asdict(study), fresh=False)
     if run.borrowed_from and not best.exists() and not dry_run:
-        best = borrow_params(run.phase, run.budget, run.task, root)
+        best = borrow_params(run, root)
     target = results_path(run.experiment, run.budget, model_seed=run.model_seed, root=root)
-    hp = {"epochs": train_epochs} if train_epochs else {}
+    hp = {"epochs": phase.train_epochs} if phase.train_epochs else {}
     return NOTEBOOKS / "17_train.ipynb", target, dict(hpo_best=str(best), hyperparameters=hp, fresh=False, model_seed=run.model_seed)
 
 # %% ../nbs/20_experiments.ipynb #ff6d2e36
 def run_phase(
-    phase: str = "phase6a",  # the phase; it prefixes every experiment's name
-    budgets=BUDGETS,  # parameter budgets to tune and train
-    tasks=PHASE_TASKS,  # tasks; one HPO does not tune borrows its neighbours' parameters
+    phase: Phase,  # the matrix: budgets x tasks at one horizon and timescale, and the model seeds
+    study: StudySettings | None = None,  # how its HPO studies run (None: the search space's settings)
     *,
-    horizon: int | None = None,  # another horizon than the configs'
-    timescale: str | None = None,  # another timescale than the configs'
-    n_trials: int = 50,  # trials per HPO study
-    timeout_hours: float = 4.0,  # wall-clock limit per study
-    max_epochs: int | None = None,  # cap on HPO epochs (smoke runs)
-    train_epochs: int | None = None,  # epochs of the training runs (None: the tuned ones)
-    search_space_path: str = "configs/hpo/default_search.yaml",  # the search-space YAML
-    storage: str | None = None,  # Optuna storage URL shared by the studies (None: SQLite under outputs/hpo/)
-    model_seeds=(0,),  # model seeds each budget trains under, on one fixed split
     dry_run: bool = False,  # say what would run, run nothing
     ctx: RunContext | None = None,  # root, device, tracking and data verification, handed to every notebook
 ) -> list[dict]:
@@ -387,28 +291,15 @@ def run_phase(
     import papermill as pm
     from tqdm.auto import tqdm
 
-    ctx = ctx or RunContext()
-    root, runs_dir = ctx.root, ctx.root / "outputs" / "runs" / phase
-    settings = dict(horizon=horizon, timescale=timescale, n_trials=n_trials, timeout_hours=timeout_hours, max_epochs=max_epochs)
-    matrix = check_phase(
-        phase,
-        budgets,
-        tasks,
-        **settings,
-        train_epochs=train_epochs,
-        search_space_path=search_space_path,
-        model_seeds=model_seeds,
-        verify=ctx.verify,
-        root=root,
-    )
-    hpo = dict(n_trials=n_trials, timeout_hours=timeout_hours, search_space_path=search_space_path, max_epochs=max_epochs, storage=storage)
+    ctx, study = ctx or RunContext(), study or StudySettings()
+    root, runs_dir = ctx.root, ctx.root / "outputs" / "runs" / phase.name
+    matrix = check_phase(phase, study, ctx)
     out = []
-    for run in (bar := tqdm(matrix, desc=phase, disable=not ctx.progress)):
+    for run in (bar := tqdm(matrix, desc=phase.name, disable=not ctx.progress)):
         bar.set_postfix_str(f"{run.kind} {run.budget} {run.task}")
-        nb, target, own = _notebook_run(run, hpo, train_epochs, dry_run, root)
-        common = dict(config=str(experiment_config_path(run.task, root)), budget=run.budget, task=run.task, experiment=run.experiment)
-        params = common | dict(horizon=horizon, timescale=timescale) | ctx.notebook_parameters() | own
-        notebook = runs_dir / f"{run.kind}_{run.name.removeprefix(phase + '_')}.ipynb"
+        nb, target, own = _notebook_run(run, phase, study, dry_run, root)
+        params = run.cell.notebook_parameters() | dict(budget=run.budget) | ctx.notebook_parameters() | own
+        notebook = runs_dir / f"{run.kind}_{run.name.removeprefix(phase.name + '_')}.ipynb"
         rec = dict(kind=run.kind, name=run.name, experiment=run.experiment, output=str(target), notebook=str(notebook))
         if target.exists() or dry_run:
             out.append({**rec, "status": "skipped (finished)" if target.exists() else "would run"})
@@ -421,34 +312,14 @@ def run_phase(
     return out
 
 # %% ../nbs/20_experiments.ipynb #84c2cb17
-def _generate_scripts(a: argparse.Namespace, matrix: list[Run], root: Path):
+def _generate_scripts(phase: Phase, study: StudySettings, root: Path):
     "Write the matrix's standalone scripts and print their paths."
-    for r in matrix:
-        cfg = load_experiment_config(experiment_config_path(r.task, root), root).with_overrides(horizon=a.horizon, timescale=a.timescale)
-        data = cfg.data_file(root)
-        kw = dict(
-            experiment=r.experiment,
-            phase=r.phase,
-            budget=r.budget,
-            task=r.task,
-            horizon=cfg.horizon,
-            timescale=cfg.timescale,
-            data_path=str(data.relative_to(root)) if data.is_relative_to(root) else str(data),
-            feature_columns=feature_columns(read_table(data)),
-            context_length=cfg.context_length,
-            val_ratio=cfg.val_ratio,
-            test_ratio=cfg.test_ratio,
-            hpo_train_fraction=cfg.hpo_train_fraction,
-            base=cfg,
-            root=root,
-        )
+    for r in phase.matrix():
         if r.kind == "hpo":
-            p = generate_hpo_script(n_trials=a.n_trials, timeout_hours=a.timeout, search_space_path=a.search_space, **kw)
-        else:
-            best = hpo_best_path(r.experiment, r.budget, root)
-            hp = json.loads(best.read_text())["best_params"] if best.exists() else {}
-            p = generate_training_script(hyperparameters=hp, borrowed_from=list(r.borrowed_from) if r.borrowed_from else None, **kw)
-        print(p)
+            print(generate_hpo_script(r, study, root))
+            continue
+        best = hpo_best_path(r.experiment, r.budget, root)
+        print(generate_training_script(r, json.loads(best.read_text())["best_params"] if best.exists() else {}, root))
 
 
 def _list(matrix: list[Run]):
@@ -464,43 +335,27 @@ def experiments_cli(argv=None) -> int:
         prog="fints-experiments", description="The phase matrix: list it, generate its scripts, or run its notebooks."
     )
     ap.add_argument("action", choices=["list", "generate", "run"])
-    ap.add_argument("--phase", default="phase6a")
-    ap.add_argument("--budgets", nargs="+", default=list(BUDGETS))
-    ap.add_argument("--tasks", nargs="+", default=list(PHASE_TASKS))
-    ap.add_argument("--horizon", type=int)
-    ap.add_argument("--timescale")
-    ap.add_argument("--n-trials", type=count, default=50)
-    ap.add_argument("--timeout", type=positive, default=4.0, help="hours per study")
-    ap.add_argument("--max-epochs", type=count, help="cap HPO epochs (smoke runs)")
-    ap.add_argument("--train-epochs", type=count)
-    ap.add_argument("--search-space", default="configs/hpo/default_search.yaml")
-    ap.add_argument("--storage")
+    g = ap.add_argument_group("the phase")
+    g.add_argument("--phase", default="phase6a", choices=PHASES)
+    g.add_argument("--budgets", nargs="+", default=list(BUDGETS))
+    g.add_argument("--tasks", nargs="+", default=list(PHASE_TASKS))
+    g.add_argument("--horizon", type=int, help="another horizon than the configs'")
+    g.add_argument("--timescale", help="another timescale than the configs'")
+    g.add_argument("--seeds", type=seed, nargs="+", default=[0], help="model seeds each budget trains under")
+    g.add_argument("--train-epochs", type=count, help="epochs of the training runs (default: the tuned ones)")
     ap.add_argument("--dry-run", action="store_true")
+    StudySettings.add_arguments(ap)
     RunContext.add_arguments(ap)
-    a = ap.parse_args(argv)
+    args = ap.parse_args(argv)
 
     def main():
-        ctx, matrix = RunContext.from_args(a), phase_matrix(a.phase, a.budgets, a.tasks)
-        if a.action == "list":
-            return _list(matrix)
-        if a.action == "generate":
-            return _generate_scripts(a, matrix, ctx.root)
-        runs = run_phase(
-            a.phase,
-            a.budgets,
-            a.tasks,
-            horizon=a.horizon,
-            timescale=a.timescale,
-            n_trials=a.n_trials,
-            timeout_hours=a.timeout,
-            max_epochs=a.max_epochs,
-            train_epochs=a.train_epochs,
-            search_space_path=a.search_space,
-            storage=a.storage,
-            dry_run=a.dry_run,
-            ctx=ctx,
-        )
-        for rec in runs:
+        ctx, study = RunContext.from_args(args), StudySettings.from_args(args)
+        phase = Phase(args.phase, args.budgets, args.tasks, args.horizon, args.timescale, args.seeds, args.train_epochs)
+        if args.action == "list":
+            return _list(phase.matrix())
+        if args.action == "generate":
+            return _generate_scripts(phase, study, ctx.root)
+        for rec in run_phase(phase, study, dry_run=args.dry_run, ctx=ctx):
             print(f"{rec['status']:<20} {rec['name']:<36} {rec['output']}")
 
     return run_command("fints-experiments", main)

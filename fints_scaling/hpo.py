@@ -8,21 +8,32 @@ Docs: https://fints-scaling.github.io/fints_scaling/hpo.html.md"""
 from __future__ import annotations
 import argparse, hashlib, json, logging, os, socket, sys, time, warnings
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 import optuna
 import torch
+from fastcore.basics import patch
 from tqdm.auto import tqdm
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
-from .config import ExperimentConfig, experiment_config, git_commit, package_versions
+from .config import ExperimentCell, ExperimentConfig, experiment_config, git_commit, package_versions
 from .context import RunContext
 from .device import ThermalGuard, ThermalStop
-from .checks import check_count, check_nonnegative, check_positive, count, nonnegative, positive, run_command
-from .model import build_model, canonical_budget, model_config
-from .splits import get_hpo_subset, prepare_experiment
-from .storage import file_lock, project_root, read_yaml, write_json_atomic
+from fints_scaling.checks import (
+    InvalidSetting,
+    check_count,
+    check_fields,
+    check_nonnegative,
+    check_positive,
+    count,
+    nonnegative,
+    positive,
+    run_command,
+)
+from .model import DEFAULT_BUDGET, build_model, canonical_budget, model_config
+from .splits import ExperimentData, get_hpo_subset, prepare_experiment
+from .storage import file_lock, read_yaml, write_json_atomic
 from .tracking import flatten
 from .trainer import Diverged, Hyperparameters, Trainer, seed_everything
 
@@ -30,9 +41,9 @@ log = logging.getLogger("fints_scaling")
 
 # %% auto #0
 __all__ = ['log', 'CONNECT_TIMEOUT', 'FINISHED', 'check_search_space', 'load_search_space', 'cap_epochs', 'suggest',
-           'default_storage', 'make_storage', 'startup_trials', 'make_pruner', 'sampler_seed', 'TrialSeededSampler',
-           'create_study', 'create_objective', 'hpo_best_path', 'save_best_params', 'claim_lock', 'optimize', 'run_hpo',
-           'run_worker', 'hpo_cli']
+           'default_storage', 'make_storage', 'StudySettings', 'startup_trials', 'make_pruner', 'sampler_seed',
+           'TrialSeededSampler', 'create_study', 'Objective', 'create_objective', 'hpo_best_path', 'save_best_params',
+           'claim_lock', 'optimize', 'run_hpo', 'run_worker', 'hpo_cli']
 
 # %% ../nbs/16_hpo.ipynb #d7ee8913
 _TYPES = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high", "step"), "categorical": ("choices",)}
@@ -75,8 +86,8 @@ def _check_entry(name: str, spec) -> None:
     for v in values:  # every value the sampler can return must be a legal hyperparameter
         try:
             Hyperparameters(**{name: v})
-        except ValueError as e:
-            raise ValueError(f"{name}: {kind} can give {v!r}, but {str(e).removeprefix('hyperparameters: ')}") from None
+        except InvalidSetting as e:
+            raise ValueError(f"{name}: {kind} can give {v!r}, but {e.problem}") from None
 
 # %% ../nbs/16_hpo.ipynb #18b7ba39
 def check_search_space(doc, where: str = "search space") -> dict:
@@ -108,11 +119,14 @@ def check_search_space(doc, where: str = "search space") -> dict:
     return {**doc, "pruning": pruning, "direction": doc.get("direction", "minimize")}
 
 # %% ../nbs/16_hpo.ipynb #776a61a7
-def load_search_space(path, root: Path | None = None) -> dict:
-    "Read and check a search-space YAML; a relative `path` that does not exist here is taken from the project `root`."
+def load_search_space(
+    path,  # the search-space YAML
+    ctx: RunContext | None = None,  # its root is where a relative `path` that does not exist here is looked for
+) -> dict:
+    "Read and check a search-space YAML; a relative `path` that does not exist here is taken from the project root."
     path = Path(path)
     if not path.is_absolute() and not path.exists():
-        path = Path(root or project_root()) / path
+        path = (ctx or RunContext()).root / path
     return check_search_space(read_yaml(path, "search-space file"), str(path))
 
 # %% ../nbs/16_hpo.ipynb #093a98c9
@@ -150,9 +164,9 @@ def suggest(trial: optuna.Trial, space: dict) -> dict:
     return out
 
 # %% ../nbs/16_hpo.ipynb #e16b1e6c
-def default_storage(root: Path | None = None) -> str:
+def default_storage(root: Path) -> str:
     "sqlite:///<project>/outputs/hpo/optuna.db (the folder is created)."
-    p = Path(root or project_root()) / "outputs" / "hpo" / "optuna.db"
+    p = Path(root) / "outputs" / "hpo" / "optuna.db"
     p.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{p}"
 
@@ -163,11 +177,14 @@ CONNECT_TIMEOUT = 5  # seconds a database server gets to answer before a storage
 _RACE = ("already exists", "duplicate key", "unique constraint", "database is locked")  # losing the race to create Optuna's tables
 
 
-def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace_period: int = 120, root: Path | None = None) -> RDBStorage:
+def make_storage(
+    url: str,  # an Optuna storage URL: sqlite:///... or postgresql://...
+    heartbeat_interval: int = 30,  # seconds between a running trial's heartbeats
+    grace_period: int = 120,  # seconds without a heartbeat before a trial counts as failed and is retried
+) -> RDBStorage:
     "An RDB storage with heartbeat and retry of stale trials (up to 2 retries); a bad or unreachable URL is a ValueError within seconds."
     from sqlalchemy.exc import SQLAlchemyError
 
-    url = storage or default_storage(root)
     engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}} if url.startswith("postgresql") else {}
     for attempt in range(5):
         try:
@@ -185,6 +202,35 @@ def make_storage(storage: str | None = None, heartbeat_interval: int = 30, grace
             if attempt == 4 or not any(r in str(e).lower() for r in _RACE):
                 raise ValueError(f"storage {url!r}: cannot open it ({reason}); check the URL, the server and its credentials") from None
             time.sleep(1 + attempt)
+
+# %% ../nbs/16_hpo.ipynb #529fc2a0
+@dataclass(frozen=True)
+class StudySettings:
+    "How an HPO study runs, whatever it tunes: its trial target and time limit, search space, storage and heartbeat."
+
+    n_trials: int | None = None  # finished trials the study holds when done, counting every worker (None: the search space's, else 50)
+    timeout_hours: float | None = None  # wall-clock limit of one process (None: the search space's, else 4)
+    search_space_path: str = "configs/hpo/default_search.yaml"  # the search-space YAML
+    storage: str | None = None  # Optuna storage URL (None: SQLite in outputs/hpo/ under the root)
+    max_epochs: int | None = None  # cap on the search space's epochs (smoke runs)
+    heartbeat_interval: int = 30  # seconds between a running trial's heartbeats
+    grace_period: int = 120  # seconds without a heartbeat before a trial counts as failed and is retried
+
+    def __post_init__(self):
+        check_fields(self, "study settings")
+        for name in ("n_trials", "max_epochs", "heartbeat_interval", "grace_period"):
+            if getattr(self, name) is not None:
+                check_count(getattr(self, name), name)
+        if self.timeout_hours is not None:
+            check_positive(self.timeout_hours, "timeout_hours")
+
+    def url(self, root: Path) -> str:
+        "The storage URL: `storage`, else the SQLite file under `root`."
+        return self.storage or default_storage(root)
+
+    def open_storage(self, root: Path) -> RDBStorage:
+        "The storage, opened with this heartbeat and grace period."
+        return make_storage(self.url(root), self.heartbeat_interval, self.grace_period)
 
 # %% ../nbs/16_hpo.ipynb #7e264dbe
 def startup_trials(n_trials: int) -> int:
@@ -230,25 +276,27 @@ class TrialSeededSampler(optuna.samplers.BaseSampler):
 
 # %% ../nbs/16_hpo.ipynb #99a72574
 def create_study(
-    experiment_name: str,
-    budget: str,
-    storage: str | RDBStorage | None = None,
-    direction: str = "minimize",
-    sampler: optuna.samplers.BaseSampler | None = None,
-    pruner: optuna.pruners.BasePruner | None = None,
+    experiment_name: str,  # the experiment, which names the study with the budget
+    budget: str,  # the budget tuned
+    storage: str | RDBStorage | None = None,  # a storage or its URL (None: SQLite under the root's outputs/hpo/)
+    direction: str = "minimize",  # "minimize" (val loss) or "maximize"
+    sampler: optuna.samplers.BaseSampler | None = None,  # None: Optuna's default
+    pruner: optuna.pruners.BasePruner | None = None,  # None: Optuna's default
+    ctx: RunContext | None = None,  # its root holds the default storage
 ) -> optuna.Study:
     "Create, or load if it exists, the study `{experiment_name}_{budget}`."
-    storage = storage if isinstance(storage, RDBStorage) else make_storage(storage)
+    if not isinstance(storage, RDBStorage):
+        storage = make_storage(storage or default_storage((ctx or RunContext()).root))
     return optuna.create_study(
         study_name=f"{experiment_name}_{budget}", storage=storage, direction=direction, sampler=sampler, pruner=pruner, load_if_exists=True
     )
 
 # %% ../nbs/16_hpo.ipynb #9f7dfe8f
-def _train_trial(trial: optuna.Trial, hp: Hyperparameters, data, subset: torch.Tensor, budget: str, ctx: RunContext) -> dict:
+def _train_trial(trial: optuna.Trial, hp: Hyperparameters, objective: Objective) -> dict:
     "Train the trial's model on the HPO subset, reporting val loss per epoch to the pruner; the trainer's record."
-    cfg = data.config
-    arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=ctx.root)
-    seed_everything(cfg.model_seed + trial.number)
+    cfg, ctx, seed = objective.data.config, objective.ctx, objective.data.config.model_seed + trial.number
+    arch = replace(objective.arch, dropout=hp.dropout)
+    seed_everything(seed)
     model = build_model(arch, ctx.torch_device)
 
     def report(event, info):
@@ -259,11 +307,13 @@ def _train_trial(trial: optuna.Trial, hp: Hyperparameters, data, subset: torch.T
             raise optuna.TrialPruned(f"pruned at epoch {info['epoch']}")
 
     settings = {"params": asdict(hp), "architecture": asdict(arch), "trial": trial.number}
-    tags = {"budget": budget, "task": cfg.task, "kind": "hpo"}
+    tags = {"budget": objective.budget, "task": cfg.task, "kind": "hpo"}
     name, group = f"{trial.study.study_name}_trial{trial.number}", trial.study.study_name
     with ctx.tracker(name, settings, project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=group, tags=tags) as tracker:
-        seed = cfg.model_seed + trial.number
-        trainer = Trainer(model, data.windows, hp, seed, subset, tracker=tracker, callbacks=[report], amp=ctx.amp, progress=False)
+        quiet = replace(ctx, progress=False)
+        trainer = Trainer(
+            model, objective.data.windows, hp, seed=seed, train_idx=objective.subset, tracker=tracker, callbacks=[report], ctx=quiet
+        )
         for k in ("batch_size", "warmup_steps"):
             trial.set_user_attr(f"{k}_effective", getattr(trainer, k))
         try:
@@ -278,39 +328,63 @@ def _train_trial(trial: optuna.Trial, hp: Hyperparameters, data, subset: torch.T
         tracker.log_summary({"best_val_loss": rec["best_val_loss"], "best_epoch": rec["best_epoch"], "epochs": rec["epochs"]})
     return rec
 
+# %% ../nbs/16_hpo.ipynb #99b50371
+class Objective:
+    "A study's objective: the best val loss of a trial's hyperparameters, trained on the HPO subset of one experiment's data."
 
-def create_objective(
-    config: ExperimentConfig | str | Path,  # the experiment, or the path of its YAML
-    budget: str,  # parameter budget of the model, e.g. "2M"
-    search_space: dict,  # a search space from `load_search_space`, or its `search_space` mapping
-    fixed: dict | None = None,  # hyperparameters every trial keeps
-    ctx: RunContext | None = None,  # root, device, tracking and data verification
-):
-    "Objective(trial) -> best val loss of a model trained with the trial's hyperparameters on the HPO subset."
-    ctx = ctx or RunContext()
-    cfg = experiment_config(config, ctx.root)
-    space = search_space.get("search_space", search_space)
-    data = prepare_experiment(cfg, ctx)
-    subset = torch.as_tensor(get_hpo_subset(data.splits, cfg.hpo_train_fraction, cfg.seed), device=ctx.torch_device)
+    def __init__(
+        self,
+        data: ExperimentData,  # the experiment's windows and splits, on the device
+        budget: str,  # the budget tuned
+        search_space: dict,  # a search space from `load_search_space`, or its `search_space` mapping
+        fixed: dict | None = None,  # hyperparameters every trial keeps
+        ctx: RunContext | None = None,  # device, tracking and root
+    ):
+        self.data, self.budget, self.fixed, self.ctx = data, canonical_budget(budget), dict(fixed or {}), ctx or RunContext()
+        self.space = search_space.get("search_space", search_space)
+        cfg = data.config  # the architecture is resolved once: trials differ only in dropout, which changes no parameter
+        self.arch = model_config(self.budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, root=self.ctx.root)
+        self.subset = torch.as_tensor(get_hpo_subset(data.splits, cfg.hpo_train_fraction, cfg.seed), device=self.ctx.torch_device)
 
-    def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr("sampler_seed", sampler_seed(cfg.seed, budget, trial.number))
-        rec = _train_trial(trial, Hyperparameters.from_dict({**(fixed or {}), **suggest(trial, space)}), data, subset, budget, ctx)
+    def __call__(self, trial: optuna.Trial) -> float:
+        "Train `trial`'s hyperparameters; its best val loss."
+        trial.set_user_attr("sampler_seed", sampler_seed(self.data.config.seed, self.budget, trial.number))
+        rec = _train_trial(trial, Hyperparameters.from_dict({**self.fixed, **suggest(trial, self.space)}), self)
         for k, v in (("best_epoch", rec["best_epoch"]), ("epochs_run", rec["epochs"]), ("converged", rec["converged"])):
             trial.set_user_attr(k, v)
         return rec["best_val_loss"]
 
-    objective.config, objective.data = cfg, data
-    return objective
+
+def create_objective(
+    experiment: ExperimentCell | ExperimentConfig | str | Path,  # the experiment: a cell, a config, or the path of its YAML
+    budget: str,  # parameter budget of the model, e.g. "2M"
+    search_space: dict,  # a search space from `load_search_space`, or its `search_space` mapping
+    fixed: dict | None = None,  # hyperparameters every trial keeps
+    ctx: RunContext | None = None,  # root, device, tracking and data verification
+) -> Objective:
+    "The `Objective` of `budget` on an experiment, its data prepared once on the context's device."
+    ctx = ctx or RunContext()
+    return Objective(prepare_experiment(experiment_config(experiment, ctx.root), ctx), budget, search_space, fixed, ctx)
 
 # %% ../nbs/16_hpo.ipynb #761646f1
-def hpo_best_path(experiment_name: str, budget: str, root: Path | None = None) -> Path:
+def hpo_best_path(
+    experiment_name: str,  # the experiment tuned
+    budget: str,  # the budget tuned
+    root: Path,  # the project
+) -> Path:
     "outputs/hpo/{experiment}/{budget}_best.json."
-    return Path(root or project_root()) / "outputs" / "hpo" / experiment_name / f"{budget}_best.json"
+    return Path(root) / "outputs" / "hpo" / experiment_name / f"{budget}_best.json"
 
 
-def save_best_params(study: optuna.Study, experiment_name: str, budget: str, extra: dict | None = None, root: Path | None = None) -> Path:
+def save_best_params(
+    study: optuna.Study,  # a study with at least one completed trial
+    experiment_name: str,  # the experiment it tuned
+    budget: str,  # the budget it tuned
+    extra: dict | None = None,  # more fields for the JSON
+    ctx: RunContext | None = None,  # its root is where outputs/hpo/ is
+) -> Path:
     "Write the study's best parameters and provenance to outputs/hpo/{experiment}/{budget}_best.json (atomically)."
+    root = (ctx or RunContext()).root
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:
         raise ValueError(f"study {study.study_name!r} has no completed trial")
@@ -397,22 +471,27 @@ def _say_waiting(study: optuna.Study, running: list, storage: RDBStorage | None)
     )
 
 # %% ../nbs/16_hpo.ipynb #5ed3cfc9
-def _study_attrs(objective, budget, space, fixed, n_trials, pruning) -> dict:
+@patch
+def study_attrs(
+    self: Objective,
+    n_trials: int,  # the study's trial target
+    pruning: dict | None,  # the search space's pruning settings
+) -> dict:
     "What a worker on another machine needs to join the study, and what the best JSON records."
-    cfg, data = objective.config, objective.data
-    arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode)
+    cfg, data = self.data.config, self.data
     return dict(
         config=asdict(cfg),
-        budget=budget,
-        search_space=space,
-        fixed=fixed or {},
+        budget=self.budget,
+        search_space=self.space,
+        fixed=self.fixed,
         n_trials=n_trials,
         pruning=pruning or {"enabled": False},
         seed=cfg.seed,
         split=data.splits.settings,
         hpo_train_fraction=cfg.hpo_train_fraction,
         data_md5=data.data_md5,
-        architecture={k: v for k, v in asdict(arch).items() if k != "dropout"},
+        architecture={k: v for k, v in asdict(self.arch).items() if k != "dropout"},
+        data_verified=self.ctx.verify,
     )
 
 
@@ -528,41 +607,28 @@ def _open_study(cfg: ExperimentConfig, budget: str, url: str, rdb: RDBStorage, a
 
 
 def run_hpo(
-    config: ExperimentConfig | str | Path,  # the experiment, or the path of its YAML
-    budget: str,  # parameter budget of the model, e.g. "2M"
+    experiment: ExperimentCell | ExperimentConfig | str | Path,  # the experiment: a cell, a config, or the path of its YAML
+    budget: str = DEFAULT_BUDGET,  # parameter budget of the model, e.g. "2M"
+    study: StudySettings | None = None,  # trial target, time limit, search space, storage (None: the defaults)
     *,
-    n_trials: int | None = None,  # finished trials the study holds when done, counting every worker (None: the search space's, else 50)
-    timeout_hours: float | None = None,  # wall-clock limit of this process (None: the search space's, else 4)
-    search_space_path: str | Path = "configs/hpo/default_search.yaml",  # the search-space YAML
-    storage: str | None = None,  # Optuna storage URL (None: SQLite in outputs/hpo/)
-    task: str | None = None,  # another task than the config's
-    horizon: int | None = None,  # another horizon than the config's
-    timescale: str | None = None,  # another timescale than the config's
-    experiment: str | None = None,  # the experiment's name for the study and outputs (None: the config's)
-    max_epochs: int | None = None,  # cap on the search space's epochs (smoke runs)
     fixed: dict | None = None,  # hyperparameters every trial keeps
     fresh: bool = False,  # delete the study first
-    heartbeat_interval: int = 30,  # seconds between a running trial's heartbeats
-    grace_period: int = 120,  # seconds without a heartbeat before a trial counts as failed and is retried
     guard: ThermalGuard | None = None,  # checked between trials
     ctx: RunContext | None = None,  # root, device, tracking, data verification and progress bars
 ) -> dict:
     "Tune `budget` on an experiment; returns the best-params record (also written to outputs/hpo/{experiment}/{budget}_best.json)."
-    ctx, budget = ctx or RunContext(), canonical_budget(budget)
-    sp = load_search_space(search_space_path, ctx.root)
-    n_trials = check_count(sp.get("n_trials", 50) if n_trials is None else n_trials, "n_trials")
-    timeout_hours = check_positive(sp.get("timeout_hours", 4.0) if timeout_hours is None else timeout_hours, "timeout_hours")
-    space = cap_epochs(sp["search_space"], max_epochs)
+    ctx, budget, study = ctx or RunContext(), canonical_budget(budget), study or StudySettings()
+    sp = load_search_space(study.search_space_path, ctx)
+    n_trials = sp.get("n_trials", 50) if study.n_trials is None else study.n_trials
+    timeout_hours = sp.get("timeout_hours", 4.0) if study.timeout_hours is None else study.timeout_hours
     Hyperparameters.from_dict(fixed, "fixed hyperparameters")
-    cfg = experiment_config(config, ctx.root, task=task, horizon=horizon, timescale=timescale, name=experiment)
-    objective = create_objective(cfg, budget, space, fixed, ctx)
-    attrs = _study_attrs(objective, budget, space, fixed, n_trials, sp.get("pruning")) | {"data_verified": ctx.verify}
-    url = storage or default_storage(ctx.root)
-    rdb = make_storage(url, heartbeat_interval, grace_period, ctx.root)
-    study = _open_study(cfg, budget, url, rdb, attrs, sp, fresh)
-    stop = lambda: study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(study, cfg.name, budget, root=ctx.root)
-    optimize(study, objective, n_trials, timeout_hours, guard=guard, on_stop=stop, progress=ctx.progress, storage=rdb)
-    return json.loads(save_best_params(study, cfg.name, budget, root=ctx.root).read_text())
+    objective = create_objective(experiment, budget, cap_epochs(sp["search_space"], study.max_epochs), fixed, ctx)
+    cfg, attrs = objective.data.config, objective.study_attrs(n_trials, sp.get("pruning"))
+    rdb = study.open_storage(ctx.root)
+    optuna_study = _open_study(cfg, budget, study.url(ctx.root), rdb, attrs, sp, fresh)
+    stop = lambda: optuna_study.get_trials(states=(TrialState.COMPLETE,)) and save_best_params(optuna_study, cfg.name, budget, ctx=ctx)
+    optimize(optuna_study, objective, n_trials, timeout_hours, guard=guard, on_stop=stop, progress=ctx.progress, storage=rdb)
+    return json.loads(save_best_params(optuna_study, cfg.name, budget, ctx=ctx).read_text())
 
 # %% ../nbs/16_hpo.ipynb #14149f43
 def _wait_for_study(study_name: str, storage: str, rdb: RDBStorage, wait_seconds: float) -> dict:
@@ -585,66 +651,65 @@ def _wait_for_study(study_name: str, storage: str, rdb: RDBStorage, wait_seconds
 
 def run_worker(
     study_name: str,  # the study to join
-    storage: str,  # its Optuna storage URL
+    study: StudySettings,  # its storage, this worker's trial target (None: the study's) and time limit, heartbeat
     *,
-    n_trials: int | None = None,  # finished trials the study should hold (None: the target it was created with)
-    timeout_hours: float | None = None,  # wall-clock limit of this worker
-    heartbeat_interval: int = 30,  # seconds between a running trial's heartbeats
-    grace_period: int = 120,  # seconds without a heartbeat before a trial counts as failed and is retried
     wait_seconds: float = 0,  # how long to wait for the study to be created
     guard: ThermalGuard | None = None,  # checked between trials
     ctx: RunContext | None = None,  # device and tracking of this worker; data verification follows the study
 ) -> int:
     "Join an existing study and run trials until it holds its target. Returns the trials this worker ran."
-    if n_trials is not None:
-        check_count(n_trials, "n_trials")
-    if timeout_hours is not None:
-        check_positive(timeout_hours, "timeout_hours")
     check_nonnegative(wait_seconds, "wait_seconds")
     ctx = ctx or RunContext()
-    rdb = make_storage(storage, heartbeat_interval, grace_period, ctx.root)
-    attrs = _wait_for_study(study_name, storage, rdb, wait_seconds)
+    url, rdb = study.url(ctx.root), study.open_storage(ctx.root)
+    attrs = _wait_for_study(study_name, url, rdb, wait_seconds)
     ctx = replace(ctx, verify=attrs.get("data_verified", True))
     cfg, budget, planned = ExperimentConfig(**attrs["config"]), attrs["budget"], attrs.get("n_trials", 50)
     sampler, pruner = TrialSeededSampler(cfg.seed, budget, planned), make_pruner(attrs.get("pruning"), planned)
-    study = optuna.load_study(study_name=study_name, storage=rdb, sampler=sampler, pruner=pruner)
+    optuna_study = optuna.load_study(study_name=study_name, storage=rdb, sampler=sampler, pruner=pruner)
     objective = create_objective(cfg, budget, attrs["search_space"], attrs.get("fixed"), ctx)
-    before = len(study.trials)
-    optimize(study, objective, planned if n_trials is None else n_trials, timeout_hours, guard=guard, progress=ctx.progress, storage=rdb)
-    return len(study.trials) - before
+    before, target = len(optuna_study.trials), planned if study.n_trials is None else study.n_trials
+    optimize(optuna_study, objective, target, study.timeout_hours, guard=guard, progress=ctx.progress, storage=rdb)
+    return len(optuna_study.trials) - before
 
 # %% ../nbs/16_hpo.ipynb #2eff4633
-def _hpo_parser(prog: str, description: str, verify: bool) -> argparse.ArgumentParser:
-    "The flags `fints-hpo` and `fints-hpo worker` share."
-    ap = argparse.ArgumentParser(prog=prog, description=description)
-    ap.add_argument("--timeout", type=positive, help="hours")
-    ap.add_argument("--n-trials", type=count)
-    ap.add_argument("--heartbeat", type=count, default=30, help="seconds between trial heartbeats")
-    ap.add_argument("--grace", type=count, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried")
-    RunContext.add_arguments(ap, verify=verify)
-    return ap
+@patch(cls_method=True)
+def add_arguments(
+    cls: StudySettings,
+    ap: argparse.ArgumentParser,  # the command's parser
+    worker: bool = False,  # a worker joins a study: it needs --storage, and takes the search space from the study
+):
+    "Add the study's flags to `ap`."
+    g = ap.add_argument_group("the HPO study")
+    g.add_argument("--n-trials", type=count, help="finished trials a study holds when done, all workers (default: the search space's)")
+    g.add_argument("--timeout", type=positive, help="hours one process may run (default: the search space's)")
+    g.add_argument("--storage", required=worker, help="Optuna storage URL (default: SQLite in outputs/hpo/)")
+    g.add_argument("--heartbeat", type=count, default=30, help="seconds between trial heartbeats")
+    g.add_argument("--grace", type=count, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried")
+    if worker:
+        return ap.set_defaults(search_space=StudySettings.search_space_path, max_epochs=None)
+    g.add_argument("--search-space", default=StudySettings.search_space_path)
+    g.add_argument("--max-epochs", type=count, help="cap the epochs range of the search space (smoke runs)")
+
+
+@patch(cls_method=True)
+def from_args(cls: StudySettings, args: argparse.Namespace) -> StudySettings:
+    "The study settings of parsed flags."
+    return cls(args.n_trials, args.timeout, args.search_space, args.storage, args.max_epochs, args.heartbeat, args.grace)
 
 
 def _worker_cli(argv: list[str]) -> int:
-    ap = _hpo_parser("fints-hpo worker", "Add a worker to an existing study.", verify=False)
+    ap = argparse.ArgumentParser(prog="fints-hpo worker", description="Add a worker to an existing study.")
     ap.add_argument("--study", required=True)
-    ap.add_argument("--storage", required=True)
     ap.add_argument("--wait", type=nonnegative, default=0, help="seconds to wait for the study to be created")
-    a = ap.parse_args(argv)
+    StudySettings.add_arguments(ap, worker=True)
+    RunContext.add_arguments(ap, verify=False)
+    args = ap.parse_args(argv)
 
     def work():
         n = run_worker(
-            study_name=a.study,
-            storage=a.storage,
-            n_trials=a.n_trials,
-            timeout_hours=a.timeout,
-            heartbeat_interval=a.heartbeat,
-            grace_period=a.grace,
-            wait_seconds=a.wait,
-            guard=ThermalGuard(),
-            ctx=RunContext.from_args(a),
+            args.study, StudySettings.from_args(args), wait_seconds=args.wait, guard=ThermalGuard(), ctx=RunContext.from_args(args)
         )
-        print(f"{a.study}: this worker ran {n} trial(s)")
+        print(f"{args.study}: this worker ran {n} trial(s)")
 
     return run_command("fints-hpo worker", work, (ThermalStop,))
 
@@ -654,39 +719,18 @@ def hpo_cli(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["worker"]:
         return _worker_cli(argv[1:])
-    ap = _hpo_parser("fints-hpo", "Tune one budget on one experiment with Optuna.", verify=True)
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--budget", required=True)
-    ap.add_argument("--search-space", default="configs/hpo/default_search.yaml")
-    ap.add_argument("--storage")
-    ap.add_argument("--task")
-    ap.add_argument("--horizon", type=int)
-    ap.add_argument("--timescale")
-    ap.add_argument("--max-epochs", type=count, help="cap the epochs range of the search space (smoke runs)")
+    ap = argparse.ArgumentParser(prog="fints-hpo", description="Tune one budget on one experiment with Optuna.")
+    ap.add_argument("--budget", default=DEFAULT_BUDGET)
     ap.add_argument("--fresh", action="store_true", help="delete the study first")
-    ap.add_argument("--experiment", help="experiment name for the study and outputs (default: the config's)")
-    a = ap.parse_args(argv)
+    ExperimentCell.add_arguments(ap)
+    StudySettings.add_arguments(ap)
+    RunContext.add_arguments(ap)
+    args = ap.parse_args(argv)
 
     def tune():
-        ctx = RunContext.from_args(a)
-        best = run_hpo(
-            a.config,
-            a.budget,
-            n_trials=a.n_trials,
-            timeout_hours=a.timeout,
-            search_space_path=a.search_space,
-            storage=a.storage,
-            task=a.task,
-            horizon=a.horizon,
-            timescale=a.timescale,
-            experiment=a.experiment,
-            max_epochs=a.max_epochs,
-            fresh=a.fresh,
-            heartbeat_interval=a.heartbeat,
-            grace_period=a.grace,
-            guard=ThermalGuard(),
-            ctx=ctx,
-        )
+        ctx = RunContext.from_args(args)
+        cell, study = ExperimentCell.from_args(args), StudySettings.from_args(args)
+        best = run_hpo(cell, args.budget, study, fresh=args.fresh, guard=ThermalGuard(), ctx=ctx)
         print(
             f"{best['study_name']}: best val loss {best['best_value']:.4f} after {best['n_trials_completed']} completed, "
             f"{best['n_trials_pruned']} pruned; {best['best_params']}"

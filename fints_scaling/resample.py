@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 import logging
 from .bars import RESAMPLED, get_freq_string, resample_ohlcv, timescale_path
 from .checks import run_command
+from .context import RunContext
 from .storage import DataPaths, Manifest, write_dataset
 from .sources import OHLCV, raw_path, read_raw, series_kind, validate_ohlcv
 
@@ -39,7 +40,7 @@ def resample_timescale(
     ticker: str, timescale: str, calendar: str | None = None, paths: DataPaths | None = None, clip: bool = False
 ) -> dict:
     "Resample `data/raw/{ticker}` to `timescale` on the trading days of `calendar`, write it, return its manifest entry."
-    paths = paths or DataPaths.default()
+    paths = paths or RunContext().paths
     if timescale == "daily":
         raise ValueError(f"daily bars of {ticker!r} are the raw file {raw_path(ticker, paths)}; nothing to resample")
     daily = read_raw(ticker, paths)
@@ -64,7 +65,7 @@ def default_calendar(paths: DataPaths) -> str | None:
 
 def resample_all(tickers=None, timescales=RESAMPLED, calendar: str | None = None, paths: DataPaths | None = None) -> list[dict]:
     "Every raw ticker (or `tickers`) at every timescale beyond daily; returns the manifest entries."
-    paths = paths or DataPaths.default()
+    paths = paths or RunContext().paths
     tickers = tickers or sorted(p.stem for p in paths.raw.glob("*.parquet"))
     clip = calendar is None  # the default calendar may end before a ticker does (the embedded VIX): said, not refused
     calendar = calendar or default_calendar(paths)
@@ -73,20 +74,20 @@ def resample_all(tickers=None, timescales=RESAMPLED, calendar: str | None = None
 
 
 def resample_cli(argv=None) -> int:
-    "`fints-resample --ticker T --timescale weekly` or `fints-resample --all`: resampled bars in data/processed/v1."
+    "`fints-resample --tickers T --timescales weekly` or `fints-resample --all`: resampled bars in data/processed/v1."
     ap = argparse.ArgumentParser(prog="fints-resample", description=resample_cli.__doc__)
-    ap.add_argument("--ticker", action="append", help="raw ticker (repeatable; default with --all: every raw file)")
-    ap.add_argument("--timescale", action="append", choices=RESAMPLED, help="repeatable; default with --all: all (daily is the raw file)")
+    ap.add_argument("--tickers", "--ticker", nargs="+", action="extend", help="raw tickers (default with --all: every raw file)")
+    ap.add_argument("--timescales", "--timescale", nargs="+", action="extend", choices=RESAMPLED, help="default with --all: all but daily")
     ap.add_argument("--calendar", help="ticker whose trading days cut the bars (default: SP500 if built, else the ticker)")
     ap.add_argument("--all", action="store_true", help="every ticker at every timescale")
-    ap.add_argument("--root", help="project root (default: found from the working directory)")
+    RunContext.add_arguments(ap, verify=False, runs=False)
     args = ap.parse_args(argv)
-    if not args.all and not (args.ticker and args.timescale):
-        ap.error("give --ticker and --timescale, or --all")
-    paths = DataPaths.default(args.root)
+    if not args.all and not (args.tickers and args.timescales):
+        ap.error("give --tickers and --timescales, or --all")
+    paths = RunContext.from_args(args).paths
 
     def main():
-        for e in resample_all(args.ticker, args.timescale or RESAMPLED, args.calendar, paths):
+        for e in resample_all(args.tickers, args.timescales or RESAMPLED, args.calendar, paths):
             print(f"wrote {e['path']}  {e['rows']} rows  {e['first_date']}..{e['last_date']}  id {e['id']}")
 
     return run_command("fints-resample", main)

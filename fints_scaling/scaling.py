@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 from .splits import too_small_to_judge
-from .storage import project_root, read_json, write_json_atomic
+from .context import RunContext
+from .storage import read_json, write_json_atomic
 from .tracking import flatten
 
 log = logging.getLogger("fints_scaling")
@@ -325,7 +326,7 @@ def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dic
     "Every usable results JSON of `experiment_name`; one that is not is skipped with a warning naming the file and its fault."
     out = []
     for p, r in read_json_files(
-        (Path(results_dir or project_root() / "outputs" / "results") / experiment_name).glob("*.json"), "results JSON"
+        (Path(results_dir or RunContext().root / "outputs" / "results") / experiment_name).glob("*.json"), "results JSON"
     ):
         if problem := results_problem(r):
             warnings.warn(f"{p}: skipped, {problem}")
@@ -473,15 +474,15 @@ def _fmt_ci(ci, digits=3) -> str:
     return "no interval" if ci is None else f"95% CI {ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
 
 # %% ../nbs/18_scaling.ipynb #2a740893
-def scaling_verdict(a: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarray, level: float = 0.95) -> dict:
+def scaling_verdict(analysis: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarray, level: float = 0.95) -> dict:
     "Whether test loss falls significantly with N, over which budgets, and against the baselines: fields and one paragraph."
-    reasons = too_small_to_judge(a["split"]) if a["split"] else ["the runs record no split summary"]
+    reasons = too_small_to_judge(analysis["split"]) if analysis["split"] else ["the runs record no split summary"]
     v = {
         "judged": not reasons,
         "reasons": reasons,
         "metric": "test_loss",
         "budgets": budgets,
-        "unconverged": [p["budget"] for p in a["points"] if not p["converged"]],
+        "unconverged": [p["budget"] for p in analysis["points"] if not p["converged"]],
     }
     if reasons:
         return {
@@ -492,7 +493,7 @@ def scaling_verdict(a: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarr
     better = lambda j, i: (ci := _interval(reps[:, j] - reps[:, i], level)) is not None and ci[1] < 0
     plateau = next(i for i in range(K) if not any(better(j, i) for j in range(K) if j != i)) if K else None
     best = int(np.argmin(obs)) if K else None
-    pl = a["power_law"]
+    pl = analysis["power_law"]
     v.update(
         best_budget=budgets[best] if K else None,
         plateau_from=budgets[plateau] if K else None,
@@ -521,7 +522,7 @@ def scaling_verdict(a: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarr
             else f"Paired on the same test windows, no budget is significantly better than the smallest, {budgets[0]}."
         )
     for b, name in (("logistic", "logistic regression"), ("majority", "the majority baseline")):
-        c = next(c for c in a["comparisons"] if c["budget"] == budgets[best] and c["against"] == b)
+        c = next(c for c in analysis["comparisons"] if c["budget"] == budgets[best] and c["against"] == b)
         v[f"beats_{b}"] = c["better"]
         worse = c["ci"] is not None and c["ci"][0] > 0
         parts.append(
@@ -607,25 +608,29 @@ def generate_scaling_report(
     experiment_name: str, output_dir="outputs/figures", results_dir=None, n_boot: int = 1000, seed: int = 0
 ) -> dict:
     "Analyse, plot and write the test-loss scaling report of one experiment (`{experiment}_scaling.png/json`); returns it."
-    out_dir = Path(output_dir) if Path(output_dir).is_absolute() else project_root() / output_dir
+    out_dir = Path(output_dir) if Path(output_dir).is_absolute() else RunContext().root / output_dir
     records = read_results(experiment_name, results_dir)
-    a = scaling_analysis(records, n_boot=n_boot, seed=seed)
-    pl = a.get("power_law") or {}
+    analysis = scaling_analysis(records, n_boot=n_boot, seed=seed)
+    pl = analysis.get("power_law") or {}
     report = {
         "experiment": experiment_name,
         "metric": "test_loss",
         "fit_results": {"alpha": pl["alpha"], "coefficient": pl["coefficient"], "r_squared": pl["r_squared"], "alpha_ci95": pl["alpha_ci"]}
         if pl.get("identifiable")
         else None,
-        "data_points": a["points"],
-        "verdict": a["verdict"],
+        "data_points": analysis["points"],
+        "verdict": analysis["verdict"],
         "interpretation": interpret_alpha(pl["alpha"]) if pl.get("identifiable") else pl.get("reason", "no runs"),
-        **{k: a[k] for k in ("comparisons", "split", "baselines", "baseline_ci", "block_length", "n_boot", "ci_level") if k in a},
-        **{name: a[k] for name, k in (("saturating_fit", "saturating_law"), ("joint_fit", "joint_law")) if k in a},
+        **{
+            k: analysis[k]
+            for k in ("comparisons", "split", "baselines", "baseline_ci", "block_length", "n_boot", "ci_level")
+            if k in analysis
+        },
+        **{name: analysis[k] for name, k in (("saturating_fit", "saturating_law"), ("joint_fit", "joint_law")) if k in analysis},
     }
     png = out_dir / f"{experiment_name}_scaling.png"
     fig = plot_scaling_curve(
-        results_frame(_rows(records)), "test_loss", png, title=f"{experiment_name}: test loss against parameters", analysis=a
+        results_frame(_rows(records)), "test_loss", png, title=f"{experiment_name}: test loss against parameters", analysis=analysis
     )
     import matplotlib.pyplot as plt
 
@@ -645,7 +650,7 @@ def compare_scaling_across_tasks(tasks, output_path=None, metric: str = "test_lo
         plot_scaling_curve(load_experiment_results(t, results_dir=results_dir), metric, title=t, ax=ax)
     fig.tight_layout()
     if output_path:
-        p = Path(output_path) if Path(output_path).is_absolute() else project_root() / output_path
+        p = Path(output_path) if Path(output_path).is_absolute() else RunContext().root / output_path
         p.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(p, dpi=120)
     return fig

@@ -38,10 +38,6 @@ class DataPaths:
 
     root: Path
 
-    @classmethod
-    def default(cls, root=None) -> DataPaths:
-        return cls(Path(root).resolve() if root else project_root())
-
     @property
     def raw(self) -> Path:
         return self.root / "data" / "raw"
@@ -217,8 +213,8 @@ def _date_range(df: pd.DataFrame):
 class Manifest:
     "The record of every data file written under a `DataPaths` root."
 
-    def __init__(self, paths: DataPaths | None = None):
-        self.paths = paths or DataPaths.default()
+    def __init__(self, paths: DataPaths):
+        self.paths = paths
         self.path = self.paths.manifest
         self.entries = self._read()
 
@@ -317,9 +313,14 @@ def verify_file(self: Manifest, path) -> dict:
     return e
 
 # %% ../nbs/foundations/01_storage.ipynb #c609176f
-def write_dataset(df: pd.DataFrame, path, file_id: str, source: str, manifest: Manifest | None = None) -> dict:
-    "Write `df` to parquet at `path` atomically and record it in the manifest; returns the entry."
-    manifest = manifest or Manifest()
+def write_dataset(
+    df: pd.DataFrame,  # the table to write
+    path,  # where it goes, under the manifest's root
+    file_id: str,  # its manifest id, e.g. "SP500.prices.daily"
+    source: str,  # where its data came from, as the manifest records it
+    manifest: Manifest,  # the manifest that records it
+) -> dict:
+    "Write `df` to parquet at `path` atomically and record it in `manifest`; returns the entry."
     with manifest.lock():  # `verify` never sees the file before its entry
         write_parquet_atomic(df, path)
         return manifest.record(file_id, path, df, source)

@@ -14,13 +14,21 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from .config import ExperimentConfig, experiment_config, experiment_config_path, git_commit, package_versions
+from .config import ExperimentCell, ExperimentConfig, experiment_config, git_commit, package_versions
 from .context import RunContext
 from .device import ThermalGuard, ThermalStop
 from .checks import check_count, check_positive, count, fraction, positive, run_command, seed
 from .splits import ExperimentData, data_subset, prepare_experiment
-from .model import build_model, canonical_budget, count_parameters, model_config, n_embedding_parameters, parse_budget
-from .storage import file_lock, project_root, read_json, write_json_atomic
+from fints_scaling.model import (
+    DEFAULT_BUDGET,
+    build_model,
+    canonical_budget,
+    count_parameters,
+    model_config,
+    n_embedding_parameters,
+    parse_budget,
+)
+from .storage import file_lock, read_json, write_json_atomic
 from .trainer import Diverged, Hyperparameters, Trainer, bootstrap_auc, classification_metrics, seed_everything
 from .windows import TensorWindows
 
@@ -88,10 +96,17 @@ def baseline_metrics(w: TensorWindows, train_idx: torch.Tensor | None = None, se
     }
 
 # %% ../nbs/17_train.ipynb #59b71799
-def results_path(experiment: str, budget: str, train_fraction: float = 1.0, model_seed: int = 0, root: Path | None = None) -> Path:
+def results_path(
+    experiment: str,  # the experiment's name
+    budget: str,  # the budget trained
+    train_fraction: float = 1.0,  # the share of the train windows it trained on
+    model_seed: int = 0,  # its model seed
+    *,
+    root: Path,  # the project
+) -> Path:
     "outputs/results/{experiment}/{budget}.json; `_d{fraction}` below the full train set, `_seed{k}` for model seeds other than 0."
     suffix = ("" if train_fraction == 1 else f"_d{train_fraction:g}") + (f"_seed{model_seed}" if model_seed else "")
-    return Path(root or project_root()) / "outputs" / "results" / experiment / f"{budget}{suffix}.json"
+    return Path(root) / "outputs" / "results" / experiment / f"{budget}{suffix}.json"
 
 # %% ../nbs/17_train.ipynb #55c3f46d
 MIN_TRAIN_WINDOWS = 100  # fewer train windows than this cannot fit a classifier worth measuring
@@ -181,13 +196,9 @@ def _record(
 
 # %% ../nbs/17_train.ipynb #1dab0b7b
 def run_training(
-    config: ExperimentConfig | str | Path,  # the experiment, or the path of its YAML
-    budget: str = "50K",  # parameter budget of the model, e.g. "2M"
+    experiment: ExperimentCell | ExperimentConfig | str | Path,  # the experiment: a cell, a config, or the path of its YAML
+    budget: str = DEFAULT_BUDGET,  # parameter budget of the model, e.g. "2M"
     *,
-    task: str | None = None,  # another task than the config's
-    horizon: int | None = None,  # another horizon than the config's
-    timescale: str | None = None,  # another timescale than the config's
-    experiment: str | None = None,  # the experiment's name for outputs (None: the config's)
     hyperparameters: dict | Hyperparameters | None = None,  # hyperparameters, or changes to those of `hpo_best`
     hpo_best: str | Path | None = None,  # an HPO best JSON whose `best_params` to train with
     strict: bool = False,  # refuse an `hpo_best` tuned for another experiment, task, budget or horizon
@@ -202,7 +213,7 @@ def run_training(
     "Train `budget` on an experiment; write and return its results record."
     t_start, ctx, budget = time.perf_counter(), ctx or RunContext(), canonical_budget(budget)
     check_positive(train_fraction, "train_fraction", upper=1)
-    cfg = experiment_config(config, ctx.root, task=task, horizon=horizon, timescale=timescale, name=experiment)
+    cfg = experiment_config(experiment, ctx.root)
     model_seed = check_count(cfg.model_seed if model_seed is None else model_seed, "model_seed", minimum=0)
     this_run = {"experiment": cfg.name, "task": cfg.task, "budget": budget, "horizon": cfg.horizon}
     hp, hpo_doc = _hyperparameters(hyperparameters, hpo_best, this_run, strict)
@@ -215,7 +226,7 @@ def run_training(
     split = {**data.splits.settings, "summary": data.summary}
     settings = dict(experiment=asdict(cfg), budget=budget, architecture=asdict(arch), hyperparameters=asdict(hp), split=split)
     settings |= dict(train_fraction=train_fraction, model_seed=model_seed, data_md5=data.data_md5)
-    out = results_path(cfg.name, budget, train_fraction, model_seed, ctx.root)
+    out = results_path(cfg.name, budget, train_fraction, model_seed, root=ctx.root)
     ckpt = ctx.root / "outputs" / "checkpoints" / cfg.name / out.stem
     with file_lock(ckpt / "run.lock", wait, what=f"run {cfg.name}/{out.stem}"):
         for f in ("last.pt", "best.pt") if fresh else ():
@@ -224,11 +235,9 @@ def run_training(
         model = build_model(arch, ctx.torch_device)
         tags = {"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)}
         kw = dict(project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=cfg.name, tags=tags)
+        run_kw = dict(seed=model_seed, train_idx=train_idx, checkpoint_dir=ckpt, fingerprint=_fingerprint(settings), guard=guard)
         with ctx.tracker(f"{cfg.name}_{out.stem}", settings, **kw) as tracker:
-            fingerprint = _fingerprint(settings)
-            trainer = Trainer(
-                model, data.windows, hp, model_seed, train_idx, ckpt, fingerprint, tracker, guard, callbacks, ctx.amp, ctx.progress
-            )
+            trainer = Trainer(model, data.windows, hp, **run_kw, tracker=tracker, callbacks=callbacks, ctx=ctx)
             fit = trainer.fit()
             evaluation = _evaluate(trainer, data, train_idx, model_seed)
             tracker.log_summary({f"{s}_{k}": v for s, m in evaluation["metrics"].items() for k, v in m.items()})
@@ -269,12 +278,7 @@ def train_cli(argv=None) -> int:
     ap = argparse.ArgumentParser(
         prog="fints-train", description="Train PatchTST at one budget on one experiment; write outputs/results/{experiment}/{budget}.json."
     )
-    ap.add_argument("--config", help="experiment YAML (default: configs/experiments/spy_daily_{task}.yaml)")
-    ap.add_argument("--budget", default="2M")
-    ap.add_argument("--task")
-    ap.add_argument("--horizon", type=int)
-    ap.add_argument("--timescale")
-    ap.add_argument("--experiment", help="experiment name for outputs (default: the config's)")
+    ap.add_argument("--budget", default=DEFAULT_BUDGET)
     ap.add_argument("--hpo-best", help="HPO best JSON whose best_params to train with")
     ap.add_argument("--strict", action="store_true", help="refuse an --hpo-best tuned for another experiment, task, budget or horizon")
     for name, typ in HP_ARGS.items():
@@ -283,26 +287,23 @@ def train_cli(argv=None) -> int:
     ap.add_argument("--model-seed", type=seed, help="seed of initialisation, dropout and batch order (default: the config's)")
     ap.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint")
     ap.add_argument("--wait", action="store_true", help="if another process is training this run, wait for it instead of exiting")
+    ExperimentCell.add_arguments(ap)
     RunContext.add_arguments(ap)
-    a = ap.parse_args(argv)
-    hp = {name: getattr(a, name) for name in HP_ARGS if getattr(a, name) is not None}
+    args = ap.parse_args(argv)
+    hp = {name: getattr(args, name) for name in HP_ARGS if getattr(args, name) is not None}
 
     def main():
-        ctx = RunContext.from_args(a)
+        ctx = RunContext.from_args(args)
         r = run_training(
-            a.config or experiment_config_path(a.task or "threshold_1pct", ctx.root),
-            a.budget,
-            task=a.task,
-            horizon=a.horizon,
-            timescale=a.timescale,
-            experiment=a.experiment,
+            ExperimentCell.from_args(args),
+            args.budget,
             hyperparameters=hp or None,
-            hpo_best=a.hpo_best,
-            strict=a.strict,
-            train_fraction=a.train_fraction,
-            model_seed=a.model_seed,
-            fresh=a.fresh,
-            wait=a.wait,
+            hpo_best=args.hpo_best,
+            strict=args.strict,
+            train_fraction=args.train_fraction,
+            model_seed=args.model_seed,
+            fresh=args.fresh,
+            wait=args.wait,
             guard=ThermalGuard(),
             ctx=ctx,
         )
@@ -311,6 +312,6 @@ def train_cli(argv=None) -> int:
             f"{r['experiment']} {r['budget']} ({r['params']:,} parameters): test loss {t['loss']:.4f}, AUC {t['auc']:.3f} "
             f"(logistic {r['baselines']['logistic']['test']['auc']:.3f}); {r['stop_reason']} at epoch {r['epochs']}, best {r['best_epoch']}"
         )
-        print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], ctx.root))
+        print(results_path(r["experiment"], r["budget"], r["train_fraction"], r["model_seed"], root=ctx.root))
 
     return run_command("fints-train", main, (ThermalStop, Diverged))

@@ -17,7 +17,8 @@ import yaml
 from fastcore.basics import patch
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 from tqdm.auto import tqdm
-from .checks import check_fields
+from .checks import InvalidSetting, check_fields
+from .context import RunContext
 from .device import ThermalGuard, amp_dtype
 from .model import PatchTST
 from .storage import atomic_path
@@ -93,7 +94,7 @@ class Hyperparameters:
             ),
         ):
             if not ok:
-                raise ValueError(f"hyperparameters: {f} has an invalid value {getattr(self, f)!r} (must be {rule})")
+                raise InvalidSetting("hyperparameters", f"{f} has an invalid value {getattr(self, f)!r} (must be {rule})")
 
     @classmethod
     def settings(cls, d: dict | str | None, source: str = "hyperparameters") -> dict:
@@ -113,8 +114,8 @@ class Hyperparameters:
         d = cls.settings(d, source)
         try:
             return cls(**d)
-        except ValueError as e:
-            raise ValueError(f"{source}: {str(e).removeprefix('hyperparameters: ')}") from None
+        except InvalidSetting as e:
+            raise InvalidSetting(source, e.problem) from None
 
 # %% ../nbs/foundations/12_trainer.ipynb #7ae4989e
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -166,6 +167,7 @@ class Trainer:
         model: PatchTST,  # the network to train, already on the windows' device
         windows: TensorWindows,  # features, labels and split indices on the device
         hp: Hyperparameters,  # optimisation settings
+        *,
         seed: int = 42,  # seeds dropout and batch order
         train_idx: torch.Tensor | None = None,  # the train windows to fit on (default: all of `windows.train`)
         checkpoint_dir: Path | None = None,  # where last.pt and best.pt go (None: in memory only)
@@ -173,14 +175,14 @@ class Trainer:
         tracker: Tracker | None = None,  # receives every epoch's metrics
         guard: ThermalGuard | None = None,  # checked before every epoch
         callbacks: list[Callable[[str, dict], None]] = (),  # called with ("batch_end" or "epoch_end", info)
-        amp: bool = True,  # bf16 autocast where the device supports it
-        progress: bool = True,  # show a progress bar over epochs
+        ctx: RunContext | None = None,  # precision (bf16 autocast where the device supports it) and progress bars
     ):
+        ctx = ctx or RunContext()
         self.model, self.w, self.hp, self.seed = model, windows, hp, seed
         self.device = windows.x.device
         self.train_idx = windows.train if train_idx is None else train_idx
         self.ckpt, self.fingerprint, self.tracker, self.guard = checkpoint_dir, fingerprint, tracker, guard
-        self.callbacks, self.progress, self.amp = list(callbacks), progress, amp_dtype(self.device, amp)
+        self.callbacks, self.progress, self.amp = list(callbacks), ctx.progress, amp_dtype(self.device, ctx.amp)
         self.batch_size = max(1, min(hp.batch_size, len(self.train_idx) // MIN_STEPS_PER_EPOCH))
         self.steps_per_epoch = math.ceil(len(self.train_idx) / self.batch_size)
         total = hp.epochs * self.steps_per_epoch
