@@ -9,6 +9,7 @@ import argparse, time
 import numpy as np
 import pandas as pd
 import torch
+from fints_scaling.context import RunContext
 from fints_scaling.device import amp_dtype, choose_device
 from fints_scaling.model import build_model, count_parameters, model_config
 from fints_scaling.splits import ChunkSplitter
@@ -33,8 +34,8 @@ print(f"device {dev}, amp {amp_dtype(dev, not args.no_amp)}, batch {args.batch_s
 print(f"{'budget':>6} {'params':>14} {'step ms':>9} {'samples/s':>11} {'peak GiB':>9}")
 for b in args.budgets:
     torch.manual_seed(0)
-    model = build_model(model_config(b, n_features, ctx), dev)
-    t = Trainer(model, w, Hyperparameters(batch_size=args.batch_size, epochs=1), amp=not args.no_amp, progress=False)
+    model = build_model(model_config(b, n_features, ctx, root=RunContext().root), dev)
+    t = Trainer(model, w, Hyperparameters(batch_size=args.batch_size, epochs=1), ctx=RunContext(amp=not args.no_amp, progress=False))
     idx = w.train[: args.batch_size]
 
     def step():

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from fints_scaling.features import dataset_path
 from fints_scaling.splits import ChunkSplitter
-from fints_scaling.storage import DataPaths
+from fints_scaling.context import RunContext
 from fints_scaling.tasks import threshold_labels
 from fints_scaling.windows import TensorWindows
 
@@ -20,7 +20,7 @@ ap.add_argument("--batch-size", type=int, default=256)
 ap.add_argument("--epochs", type=int, default=3)
 args = ap.parse_args()
 
-df = pd.read_parquet(dataset_path("SP500", "dataset_a20", "daily", DataPaths.default()))
+df = pd.read_parquet(dataset_path("SP500", "dataset_a20", "daily", RunContext().paths))
 splits = ChunkSplitter(len(df), context_length=60, horizon=1).split()
 w = TensorWindows.from_frame(df, threshold_labels(df, 1, 1), splits, device=args.device)
 

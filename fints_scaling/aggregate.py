@@ -71,7 +71,10 @@ def _outputs(sub: str, d=None) -> Path:
     return Path(d) if d is not None else RunContext().root / "outputs" / sub
 
 # %% ../nbs/19_aggregate.ipynb #c825b1d6
-def aggregate_hpo_results(experiment_name: str | None = None, hpo_dir=None) -> pd.DataFrame:
+def aggregate_hpo_results(
+    experiment_name: str | None = None,  # one experiment's results (None: every experiment's)
+    hpo_dir=None,  # where the best JSONs are (None: outputs/hpo under the project)
+) -> pd.DataFrame:
     "One row per `{budget}_best.json` under `hpo_dir` (of one experiment, or all)."
     d = _outputs("hpo", hpo_dir)
     files = d.glob(f"{experiment_name}/*_best.json" if experiment_name else "*/*_best.json")
@@ -116,7 +119,11 @@ def _budget_means(tr: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def summarize_experiment(experiment_name: str, results_dir=None, hpo_dir=None) -> dict:
+def summarize_experiment(
+    experiment_name: str,  # the experiment
+    results_dir=None,  # where its results JSONs are (None: outputs/results)
+    hpo_dir=None,  # where its best JSONs are (None: outputs/hpo)
+) -> dict:
     "best_budget (lowest mean test loss), scaling_factor (test-loss ratio 2M to 200M, else smallest to largest),"
     "hpo_summary, training_summary."
     tr = aggregate_training_results(results_dir)
@@ -151,7 +158,10 @@ def summarize_experiment(experiment_name: str, results_dir=None, hpo_dir=None) -
     return out
 
 # %% ../nbs/19_aggregate.ipynb #9722c8a6
-def export_results_csv(output_path="outputs/results/all_results.csv", results_dir=None) -> Path:
+def export_results_csv(
+    output_path="outputs/results/all_results.csv",  # the CSV to write (relative: under the project)
+    results_dir=None,  # where the results JSONs are (None: outputs/results)
+) -> Path:
     "Write every training run (one row per model seed) with its experiment's power-law alpha and R^2 on mean test loss to CSV."
     tr = aggregate_training_results(results_dir)
     fits = {
@@ -248,7 +258,11 @@ def _experiment_section(e: str, rep: dict, rel) -> list[str]:
 
 # %% ../nbs/19_aggregate.ipynb #d1c9cb8e
 def generate_experiment_summary_report(
-    output_path="outputs/results/summary_report.md", results_dir=None, hpo_dir=None, figures_dir="outputs/figures", n_boot: int = 1000
+    output_path="outputs/results/summary_report.md",  # the markdown file to write (relative: under the project)
+    results_dir=None,  # where the results JSONs are (None: outputs/results)
+    hpo_dir=None,  # where the best JSONs are (None: outputs/hpo)
+    figures_dir="outputs/figures",  # where the figures go (relative: under the project)
+    n_boot: int = 1000,  # bootstrap replicates of every interval
 ) -> Path:
     "Markdown report of every experiment: verdict, split sizes, scaling fits with intervals, paired comparisons, runs, HPO, figures."
     p = Path(output_path) if Path(output_path).is_absolute() else RunContext().root / output_path

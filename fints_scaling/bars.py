@@ -31,7 +31,10 @@ def get_freq_string(timescale: str) -> str:
     return _FREQ[timescale]
 
 # %% ../nbs/foundations/04_bars.ipynb #32b724df
-def bar_end_dates(calendar, freq: str) -> pd.Series:
+def bar_end_dates(
+    calendar,  # the trading days, in order
+    freq: str,  # 'nD' (n trading days) or 'W-FRI' (weeks)
+) -> pd.Series:
     "For each trading day of `calendar`, the last trading day of its bar (NaT if its bar is still incomplete)."
     cal = pd.DatetimeIndex(calendar)
     if not cal.is_monotonic_increasing or cal.has_duplicates:
@@ -58,7 +61,11 @@ def bar_end_dates(calendar, freq: str) -> pd.Series:
 _AGG = {"Open": "first", "High": "max", "Low": "min", "Close": "last", "Volume": "sum"}
 
 
-def resample_ohlcv(df: pd.DataFrame, freq: str, calendar=None) -> pd.DataFrame:
+def resample_ohlcv(
+    df: pd.DataFrame,  # daily Date + OHLCV
+    freq: str,  # 'nD' (n trading days) or 'W-FRI' (weeks)
+    calendar=None,  # the trading days that cut the bars (None: `df`'s dates)
+) -> pd.DataFrame:
     "Bars of `freq` ('nD' trading days or 'W-FRI') from daily `df`, dated by their last trading day on `calendar` (default: `df`'s dates)."
     cols = [c for c in OHLCV if c in df.columns]
     if "Date" not in df.columns or not cols:
@@ -74,7 +81,10 @@ def resample_ohlcv(df: pd.DataFrame, freq: str, calendar=None) -> pd.DataFrame:
     return out.rename_axis("Date").reset_index()
 
 # %% ../nbs/foundations/04_bars.ipynb #9e1cbd1c
-def check_no_lookahead(daily: pd.DataFrame, bars: pd.DataFrame) -> None:
+def check_no_lookahead(
+    daily: pd.DataFrame,  # the daily bars
+    bars: pd.DataFrame,  # the bars resampled from them
+) -> None:
     "Raise if a bar's Close is not the daily close on its date, or its High/Low come from days after it."
     d = daily.set_index("Date")
     missing = ~bars["Date"].isin(d.index)
@@ -91,7 +101,12 @@ def check_no_lookahead(daily: pd.DataFrame, bars: pd.DataFrame) -> None:
 RESAMPLED = tuple(t for t in TIMESCALES if t != "daily")
 
 
-def timescale_path(ticker: str, kind: str, timescale: str, paths: DataPaths | None = None) -> Path:
+def timescale_path(
+    ticker: str,  # a ticker such as 'SP500'
+    kind: str,  # what the file holds, e.g. 'OHLCV' or 'Close'
+    timescale: str,  # 'daily', '2d', '3d', '5d' or 'weekly'
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> Path:
     "The bars of `ticker` at `timescale`: data/raw/{ticker}.parquet for daily, else data/processed/v1/{ticker}_{kind}_{timescale}.parquet."
     get_freq_string(timescale)
     if timescale == "daily":

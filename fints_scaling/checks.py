@@ -15,7 +15,11 @@ __all__ = ['count', 'seed', 'positive', 'fraction', 'nonnegative', 'check_count'
            'InvalidSetting', 'check_fields', 'run_command']
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e006
-def check_count(value, name: str, minimum: int = 1) -> int:
+def check_count(
+    value,  # the value to check
+    name: str,  # what to call it in the error
+    minimum: int = 1,  # the smallest allowed
+) -> int:
     "`value` if it is an integer >= `minimum`; a ValueError naming `name` otherwise."
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -30,14 +34,21 @@ def _finite(value, name: str) -> float:
     return value
 
 
-def check_positive(value, name: str, upper: float | None = None) -> float:
+def check_positive(
+    value,  # the value to check
+    name: str,  # what to call it in the error
+    upper: float | None = None,  # the largest allowed (None: no limit)
+) -> float:
     "`value` if it is a finite number > 0 (and <= `upper`); a ValueError naming `name` otherwise."
     if _finite(value, name) <= 0 or (upper is not None and value > upper):
         raise ValueError(f"{name} must lie in (0, {upper:g}], got {value:g}" if upper is not None else f"{name} must be > 0, got {value:g}")
     return value
 
 
-def check_nonnegative(value, name: str) -> float:
+def check_nonnegative(
+    value,  # the value to check
+    name: str,  # what to call it in the error
+) -> float:
     "`value` if it is a finite number >= 0 (a wait in seconds, say); a ValueError naming `name` otherwise."
     if _finite(value, name) < 0:
         raise ValueError(f"{name} must be >= 0, got {value:g}")
@@ -110,7 +121,11 @@ def check_fields(
             raise InvalidSetting(where, f"{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e014
-def run_command(prog: str, main: Callable[[], int | None], expected: tuple[type[BaseException], ...] = ()) -> int:
+def run_command(
+    prog: str,  # the command's name, which starts every error line
+    main: Callable[[], int | None],  # the command's work; its return value is the exit code (None: 0)
+    expected: tuple[type[BaseException], ...] = (),  # more exceptions that are the user's to fix, reported in one line
+) -> int:
     "Run `main()`; a ValueError, OSError or one of `expected` becomes `prog: message` on stderr and exit code 2, Ctrl-C exit code 130."
     try:
         return main() or 0

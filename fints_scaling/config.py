@@ -105,7 +105,10 @@ def with_overrides(
     return replace(new, name=f"{prefix}_{new.timescale}_{new.task}_h{new.horizon}")
 
 # %% ../nbs/foundations/09_config.ipynb #ec060069
-def timescale_file(path: Path, timescale: str) -> Path:
+def timescale_file(
+    path: Path,  # the daily dataset
+    timescale: str,  # 'daily', '2d', '3d', '5d' or 'weekly'
+) -> Path:
     "The file of `timescale` next to the daily dataset `path`."
     return path if timescale == "daily" else path.with_name(f"{path.stem}_{timescale}{path.suffix}")
 

@@ -35,7 +35,10 @@ COLUMN_INFO = {
 STATS = ["count", "mean", "std", "min", "25%", "50%", "75%", "max"]
 
 
-def get_column_descriptions(columns, file_type: str = "") -> pd.DataFrame:
+def get_column_descriptions(
+    columns,  # column names
+    file_type: str = "",  # the file's kind, e.g. 'VIX.Close' ('' for a dataset)
+) -> pd.DataFrame:
     "Column, category and description for `columns` (of a file of kind `file_type`, e.g. 'VIX.Close')."
     rows = []
     for c in columns:
@@ -46,7 +49,10 @@ def get_column_descriptions(columns, file_type: str = "") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/15_data_dictionary.ipynb #01636b87
-def get_file_stats(filepath, paths: DataPaths | None = None) -> dict:
+def get_file_stats(
+    filepath,  # a parquet file under the data folder
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> dict:
     "Path, shape, date range, MD5 and the manifest's id and source of a parquet file."
     paths = paths or RunContext().paths
     df = read_table(filepath)
@@ -165,7 +171,9 @@ def data_dictionary_markdown(paths: DataPaths | None = None) -> str:
 
 # %% ../nbs/15_data_dictionary.ipynb #aa83b7ed
 def generate_data_dictionary(
-    output_path="docs/data_dictionary.md", paths: DataPaths | None = None, force: bool = False
+    output_path="docs/data_dictionary.md",  # the markdown file (relative: under the root)
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+    force: bool = False,  # write even when the file is newer than the data
 ) -> tuple[Path, bool]:
     "Write the dictionary to `output_path` (under the root) unless newer than all data and not `force`; the path, and if it was written."
     paths = paths or RunContext().paths

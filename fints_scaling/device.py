@@ -37,7 +37,10 @@ def choose_device(preferred: str = "auto") -> torch.device:
     return torch.device(preferred)
 
 
-def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
+def amp_dtype(
+    device: torch.device,  # where the model runs
+    enabled: bool = True,  # False: always float32
+) -> torch.dtype | None:
     "bf16 where `device` supports it under autocast, else None (float32)."
     if not enabled or device.type == "cpu":
         return None
@@ -139,12 +142,12 @@ class ThermalGuard:
 
     def __init__(
         self,
-        pause_above: float = 85.0,
-        stop_above: float = 95.0,
-        pause_seconds: float = 60.0,
-        max_pause_seconds: float = 1800.0,
-        providers: dict | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        pause_above: float = 85.0,  # degrees C above which the guard pauses
+        stop_above: float = 95.0,  # degrees C above which it saves and stops
+        pause_seconds: float = 60.0,  # the length of one pause
+        max_pause_seconds: float = 1800.0,  # total pause after which it stops instead
+        providers: dict | None = None,  # temperature readers by name (None: every built-in one)
+        sleep: Callable[[float], None] = time.sleep,  # how to wait (tests pass a fake)
     ):
         if not pause_above < stop_above:
             raise ValueError(f"pause_above ({pause_above}) must be below stop_above ({stop_above})")
@@ -186,13 +189,13 @@ class ThermalGuard:
 
 # %% ../nbs/foundations/10_device.ipynb #6e10fc99
 def find_batch_size(
-    model: torch.nn.Module,
-    context_length: int,
-    n_features: int,
-    device: torch.device,
-    start: int = 8,
-    max_batch: int = 4096,
-    dtype: torch.dtype | None = None,
+    model: torch.nn.Module,  # the model, on `device`
+    context_length: int,  # days per window
+    n_features: int,  # input channels
+    device: torch.device,  # where to try
+    start: int = 8,  # the first batch size tried
+    max_batch: int = 4096,  # the largest batch size tried
+    dtype: torch.dtype | None = None,  # autocast dtype of the step (None: float32)
 ) -> int:
     "The largest power of two up to `max_batch` for which a training step of `model` on `device` fits in memory."
     model = model.to(device).train()

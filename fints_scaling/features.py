@@ -71,7 +71,10 @@ def _weekly_features(dates: pd.Series, weekly: pd.DataFrame) -> pd.DataFrame:
     return pd.merge_asof(pd.DataFrame({"Date": dates.to_numpy()}), w, on="Date", direction="backward")
 
 
-def build_tier_a20(bars: pd.DataFrame, daily: pd.DataFrame | None = None) -> pd.DataFrame:
+def build_tier_a20(
+    bars: pd.DataFrame,  # Date + OHLCV at one timescale
+    daily: pd.DataFrame | None = None,  # the daily bars the weekly indicators come from (None: `bars`)
+) -> pd.DataFrame:
     "Date + the 20 tier-a20 indicators on `bars`; weekly ones from the completed weeks of `daily` (default: `bars`)."
     missing = [c for c in ("Date", *OHLCV) if c not in bars.columns]
     if missing:
@@ -133,7 +136,10 @@ def build_tier_c(vix: pd.DataFrame) -> pd.DataFrame:
     return out[["Date", *TIER_C]]
 
 # %% ../nbs/foundations/05_features.ipynb #889047d3
-def drop_warmup(df: pd.DataFrame, name: str) -> pd.DataFrame:
+def drop_warmup(
+    df: pd.DataFrame,  # Date + features
+    name: str,  # the dataset's name, for errors
+) -> pd.DataFrame:
     "Drop the leading rows where any feature is NaN; a NaN after them raises, naming the column and date."
     ok = df.notna().all(axis=1).to_numpy()
     if not ok.any():
@@ -147,7 +153,10 @@ def drop_warmup(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return rest.reset_index(drop=True)
 
 
-def check_vix_coverage(bars: pd.DataFrame, vix: pd.DataFrame) -> None:
+def check_vix_coverage(
+    bars: pd.DataFrame,  # the bars whose dates need a VIX value
+    vix: pd.DataFrame,  # the VIX's Date + Close
+) -> None:
     "Raise if a bar date inside the VIX's date range has no VIX value."
     inside = bars["Date"].between(vix["Date"].iloc[0], vix["Date"].iloc[-1])
     gaps = bars.loc[inside & ~bars["Date"].isin(vix["Date"]), "Date"]
@@ -155,19 +164,33 @@ def check_vix_coverage(bars: pd.DataFrame, vix: pd.DataFrame) -> None:
         raise ValueError(f"VIX has gaps: {len(gaps)} bar date(s) without a VIX value, first at {gaps.iloc[0]:%Y-%m-%d}")
 
 
-def build_dataset_a20(bars: pd.DataFrame, daily: pd.DataFrame | None = None, name: str = "dataset_a20") -> pd.DataFrame:
+def build_dataset_a20(
+    bars: pd.DataFrame,  # Date + OHLCV at one timescale
+    daily: pd.DataFrame | None = None,  # the daily bars (None: `bars`)
+    name: str = "dataset_a20",  # the dataset's name, for errors
+) -> pd.DataFrame:
     "Date + OHLCV + the 20 tier-a20 indicators, warm-up dropped."
     return drop_warmup(bars[["Date", *OHLCV]].merge(build_tier_a20(bars, daily), on="Date"), name)
 
 
-def build_dataset_c(bars: pd.DataFrame, vix: pd.DataFrame, daily: pd.DataFrame | None = None, name: str = "dataset_c") -> pd.DataFrame:
+def build_dataset_c(
+    bars: pd.DataFrame,  # Date + OHLCV at one timescale
+    vix: pd.DataFrame,  # the VIX's Date + Close at the same timescale
+    daily: pd.DataFrame | None = None,  # the daily bars (None: `bars`)
+    name: str = "dataset_c",  # the dataset's name, for errors
+) -> pd.DataFrame:
     "The 34 columns of dataset c: Date + OHLCV + 20 tier-a20 + 8 VIX features, inner-joined on Date, warm-up dropped."
     check_vix_coverage(bars, vix)
     a20 = bars[["Date", *OHLCV]].merge(build_tier_a20(bars, daily), on="Date")
     return drop_warmup(a20.merge(build_tier_c(vix), on="Date", how="inner"), name)[DATASET_C]
 
 # %% ../nbs/foundations/05_features.ipynb #45c0e71d
-def check_features_causal(build, frames: dict, cut_dates, seed: int = 0) -> None:
+def check_features_causal(
+    build,  # a function of `frames` returning Date + features
+    frames: dict,  # its keyword arguments: the price frames
+    cut_dates,  # the dates to cut at
+    seed: int = 0,  # seeds the perturbation
+) -> None:
     "Raise if `build(**frames)` at or before a cut date changes when every price after it is perturbed."
     rng = np.random.default_rng(seed)
     base = build(**frames)
@@ -189,7 +212,12 @@ def check_features_causal(build, frames: dict, cut_dates, seed: int = 0) -> None
         )
 
 # %% ../nbs/foundations/05_features.ipynb #c2e28a2f
-def dataset_path(ticker: str, name: str, timescale: str = "daily", paths: DataPaths | None = None) -> Path:
+def dataset_path(
+    ticker: str,  # a ticker such as 'SP500'
+    name: str,  # 'features_a20', 'dataset_a20', 'features_c' or 'dataset_c'
+    timescale: str = "daily",  # 'daily', '2d', '3d', '5d' or 'weekly'
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> Path:
     "`data/processed/v1/{ticker}_{name}.parquet` for daily, `..._{name}_{timescale}.parquet` otherwise."
     get_freq_string(timescale)
     suffix = "" if timescale == "daily" else f"_{timescale}"
@@ -204,7 +232,12 @@ def _read_bars(ticker, kind, timescale, paths):
     return read_table(p)
 
 
-def build_datasets(tickers=None, timescales=TIMESCALES, vix: str = "VIX", paths: DataPaths | None = None) -> list[dict]:
+def build_datasets(
+    tickers=None,  # the raw tickers to build (None: every OHLCV file in data/raw)
+    timescales=TIMESCALES,  # the timescales to build
+    vix: str = "VIX",  # the ticker of the VIX closes dataset c joins
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> list[dict]:
     "Write features and datasets for every OHLCV ticker in data/raw (or `tickers`) at every timescale; returns manifest entries."
     paths = paths or RunContext().paths
     m = Manifest(paths)

@@ -90,7 +90,10 @@ def _check_entry(name: str, spec) -> None:
             raise ValueError(f"{name}: {kind} can give {v!r}, but {e.problem}") from None
 
 # %% ../nbs/16_hpo.ipynb #18b7ba39
-def check_search_space(doc, where: str = "search space") -> dict:
+def check_search_space(
+    doc,  # the parsed YAML
+    where: str = "search space",  # what to call it in errors, usually its path
+) -> dict:
     "`doc` with its defaults filled in, after checking every key, type and bound; a ValueError naming `where` and the entry otherwise."
     if not isinstance(doc, dict) or not isinstance(doc.get("search_space"), dict) or not doc["search_space"]:
         raise ValueError(f"{where}: expected a mapping with a non-empty 'search_space'")
@@ -130,7 +133,10 @@ def load_search_space(
     return check_search_space(read_yaml(path, "search-space file"), str(path))
 
 # %% ../nbs/16_hpo.ipynb #093a98c9
-def cap_epochs(space: dict, max_epochs: int | None) -> dict:
+def cap_epochs(
+    space: dict,  # a `search_space` mapping
+    max_epochs: int | None,  # the cap (None: no cap)
+) -> dict:
     "The search space with `epochs` limited to `max_epochs` (smoke runs); unchanged for None."
     if max_epochs is None:
         return space
@@ -149,7 +155,10 @@ def cap_epochs(space: dict, max_epochs: int | None) -> dict:
     }
 
 # %% ../nbs/16_hpo.ipynb #d2b8b69f
-def suggest(trial: optuna.Trial, space: dict) -> dict:
+def suggest(
+    trial: optuna.Trial,  # the trial to sample
+    space: dict,  # a `search_space` mapping
+) -> dict:
     "Sample one value per entry of `space` from `trial`."
     out = {}
     for name, s in space.items():
@@ -238,7 +247,10 @@ def startup_trials(n_trials: int) -> int:
     return max(2, n_trials // 4)
 
 # %% ../nbs/16_hpo.ipynb #a05ef866
-def make_pruner(pruning: dict | None, n_trials: int | None = None) -> optuna.pruners.BasePruner:
+def make_pruner(
+    pruning: dict | None,  # the search space's `pruning` mapping (None or disabled: no pruning)
+    n_trials: int | None = None,  # the study's trial target, which caps the startup trials
+) -> optuna.pruners.BasePruner:
     "Median pruning on val loss once `min_trials` trials (at most `startup_trials(n_trials)`) completed and a trial ran `patience` epochs."
     if not pruning or not pruning.get("enabled"):
         return optuna.pruners.NopPruner()
@@ -246,7 +258,11 @@ def make_pruner(pruning: dict | None, n_trials: int | None = None) -> optuna.pru
     return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=pruning.get("patience", 0))
 
 # %% ../nbs/16_hpo.ipynb #5ed90582
-def sampler_seed(seed: int, budget: str, trial_number: int) -> int:
+def sampler_seed(
+    seed: int,  # the experiment's seed
+    budget: str,  # the budget tuned
+    trial_number: int,  # the trial's number in its study
+) -> int:
     "The TPE seed of one trial: reproducible, and different for every config seed, budget and trial number."
     return int(hashlib.sha256(f"{seed}:{budget}:{trial_number}".encode()).hexdigest()[:8], 16)
 
@@ -254,24 +270,34 @@ def sampler_seed(seed: int, budget: str, trial_number: int) -> int:
 class TrialSeededSampler(optuna.samplers.BaseSampler):
     "TPE whose random state is set afresh for each trial from `sampler_seed(seed, budget, trial number)`."
 
-    def __init__(self, seed: int, budget: str, n_trials: int):
+    def __init__(
+        self,
+        seed: int,  # the experiment's seed
+        budget: str,  # the budget tuned
+        n_trials: int,  # the study's trial target: a quarter of it are random startup trials
+    ):
         self.seed, self.budget, self.n_startup = seed, budget, startup_trials(n_trials)
         self.tpe = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup)
 
     def before_trial(self, study, trial):
+        "Give this trial a fresh TPE, seeded by `sampler_seed(seed, budget, trial.number)`, and let it prepare."
         self.tpe = optuna.samplers.TPESampler(seed=sampler_seed(self.seed, self.budget, trial.number), n_startup_trials=self.n_startup)
         self.tpe.before_trial(study, trial)
 
     def infer_relative_search_space(self, study, trial):
+        "TPE's joint search space for `trial`."
         return self.tpe.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study, trial, search_space):
+        "TPE's joint sample for `trial`."
         return self.tpe.sample_relative(study, trial, search_space)
 
     def sample_independent(self, study, trial, name, distribution):
+        "TPE's sample of the one parameter `name`."
         return self.tpe.sample_independent(study, trial, name, distribution)
 
     def after_trial(self, study, trial, state, values):
+        "Let TPE record the finished trial."
         self.tpe.after_trial(study, trial, state, values)
 
 # %% ../nbs/16_hpo.ipynb #99a72574
@@ -496,7 +522,10 @@ def study_attrs(
 
 
 @contextmanager
-def claim_lock(storage: RDBStorage | None, study_name: str):
+def claim_lock(
+    storage: RDBStorage | None,  # the study's storage (None or in memory: no lock needed)
+    study_name: str,  # the study whose trials are counted
+):
     "Serialise 'count the trials, then start one' across processes: a file lock beside a SQLite file, an advisory lock on PostgreSQL."
     url = storage.engine.url if isinstance(storage, RDBStorage) else None
     if url is not None and url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -517,15 +546,15 @@ def claim_lock(storage: RDBStorage | None, study_name: str):
 
 # %% ../nbs/16_hpo.ipynb #2598b9d3
 def optimize(
-    study: optuna.Study,
-    objective,
-    n_trials: int,
-    timeout_hours: float | None,
-    guard: ThermalGuard | None = None,
-    on_stop=None,
-    progress: bool = True,
-    poll_seconds: float = 2.0,
-    storage: RDBStorage | None = None,
+    study: optuna.Study,  # the study
+    objective,  # called with each trial
+    n_trials: int,  # finished trials the study holds when done, counting every worker
+    timeout_hours: float | None,  # wall-clock limit of this process (None: none)
+    guard: ThermalGuard | None = None,  # checked between trials
+    on_stop=None,  # called before the guard stops the process
+    progress: bool = True,  # show a progress bar
+    poll_seconds: float = 2.0,  # how often to look again while the last trials run elsewhere
+    storage: RDBStorage | None = None,  # the study's storage, for the claim lock
 ):
     "Run trials one at a time until `study` holds `n_trials` finished ones (all workers) or the timeout passes; each records its process."
     deadline = time.monotonic() + timeout_hours * 3600 if timeout_hours else float("inf")

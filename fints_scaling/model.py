@@ -58,6 +58,7 @@ class PatchTSTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PatchTSTConfig":
+        "The config of mapping `d` (a model YAML); unknown keys are an error naming them."
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -68,7 +69,13 @@ class PatchTSTConfig:
 class EncoderLayer(nn.Module):
     "Pre-norm transformer layer: x + attn(norm(x)), then x + ffn(norm(x))."
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+    def __init__(
+        self,
+        d_model: int,  # width of a patch's embedding
+        n_heads: int,  # attention heads
+        d_ff: int,  # width of the feed-forward layer
+        dropout: float,  # dropout after attention and feed-forward
+    ):
         super().__init__()
         self.n_heads, self.dropout = n_heads, dropout
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
@@ -77,6 +84,7 @@ class EncoderLayer(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x):
+        "Patch embeddings `[batch, patches, d_model]` after one attention and one feed-forward block."
         B, N, D = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(B, N, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
@@ -110,6 +118,7 @@ class PatchTST(nn.Module):
         return p.permute(0, 2, 1, 3).reshape(B * C, p.shape[1], self.cfg.patch_len)
 
     def forward(self, x):
+        "Logits `[batch]` of windows `x` `[batch, time, features]`."
         B = x.shape[0]
         h = self.drop(self.embed(self.patches(x)) + self.pos)
         for layer in self.layers:
@@ -122,7 +131,10 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def build_model(cfg: PatchTSTConfig, device="cpu") -> PatchTST:
+def build_model(
+    cfg: PatchTSTConfig,  # the architecture
+    device="cpu",  # where to build it; 'meta' builds shapes only
+) -> PatchTST:
     "A PatchTST for `cfg` on `device` ('meta' builds shapes only)."
     with torch.device(device):
         return PatchTST(cfg)
@@ -186,13 +198,13 @@ def _widths():
 
 
 def resolve_budget(
-    budget: str,
-    n_features: int,
-    context_length: int = 60,
-    channel_mode: str = "mixing",
-    patch_len: int = 16,
-    stride: int = 8,
-    dropout: float = 0.1,
+    budget: str,  # a budget such as '2M'
+    n_features: int,  # input channels
+    context_length: int = 60,  # days per window
+    channel_mode: str = "mixing",  # 'mixing' or 'independent'
+    patch_len: int = 16,  # days per patch
+    stride: int = 8,  # days between patch starts
+    dropout: float = 0.1,  # the dropout written into the config
 ) -> PatchTSTConfig:
     "The architecture within 5% of `budget` parameters with d_model/n_layers nearest the 50-100 band."
     target = parse_budget(budget)
@@ -228,7 +240,11 @@ def model_config_path(
     return Path(root) / "configs" / "model" / f"patchtst_{budget}.yaml"
 
 
-def write_model_config(cfg: PatchTSTConfig, budget: str, path: Path) -> Path:
+def write_model_config(
+    cfg: PatchTSTConfig,  # the architecture
+    budget: str,  # its budget
+    path: Path,  # the YAML to write
+) -> Path:
     "Write `cfg` with its budget and exact parameter count as YAML."
     from fints_scaling.storage import atomic_path
 

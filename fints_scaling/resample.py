@@ -23,7 +23,13 @@ log = logging.getLogger("fints_scaling")
 __all__ = ['log', 'calendar_days', 'resample_timescale', 'default_calendar', 'resample_all', 'resample_cli']
 
 # %% ../nbs/13_resample.ipynb #164a6a89
-def calendar_days(daily: pd.DataFrame, ticker: str, calendar: str | None, paths: DataPaths, clip: bool) -> pd.Series:
+def calendar_days(
+    daily: pd.DataFrame,  # the ticker's daily bars
+    ticker: str,  # the ticker
+    calendar: str | None,  # the ticker whose trading days cut the bars (None: the ticker's own)
+    paths: DataPaths,  # the data layout
+    clip: bool,  # cut `daily` to the calendar's span instead of refusing it
+) -> pd.Series:
     "The trading days of `calendar` (None: the ticker's own); a ValueError when they do not span `daily`, unless `clip`."
     cal = daily["Date"] if calendar in (None, ticker) else read_raw(calendar, paths)["Date"]
     outside = int(((daily.Date < cal.iloc[0]) | (daily.Date > cal.iloc[-1])).sum())
@@ -37,7 +43,11 @@ def calendar_days(daily: pd.DataFrame, ticker: str, calendar: str | None, paths:
 
 
 def resample_timescale(
-    ticker: str, timescale: str, calendar: str | None = None, paths: DataPaths | None = None, clip: bool = False
+    ticker: str,  # a raw ticker
+    timescale: str,  # '2d', '3d', '5d' or 'weekly'
+    calendar: str | None = None,  # the ticker whose trading days cut the bars (None: the ticker's own)
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+    clip: bool = False,  # cut the ticker to the calendar's span instead of refusing it
 ) -> dict:
     "Resample `data/raw/{ticker}` to `timescale` on the trading days of `calendar`, write it, return its manifest entry."
     paths = paths or RunContext().paths
@@ -63,7 +73,12 @@ def default_calendar(paths: DataPaths) -> str | None:
     return "SP500" if (paths.raw / "SP500.parquet").exists() else None
 
 
-def resample_all(tickers=None, timescales=RESAMPLED, calendar: str | None = None, paths: DataPaths | None = None) -> list[dict]:
+def resample_all(
+    tickers=None,  # raw tickers (None: every raw file)
+    timescales=RESAMPLED,  # the timescales to write
+    calendar: str | None = None,  # the ticker whose trading days cut every bar (None: SP500 when built)
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> list[dict]:
     "Every raw ticker (or `tickers`) at every timescale beyond daily; returns the manifest entries."
     paths = paths or RunContext().paths
     tickers = tickers or sorted(p.stem for p in paths.raw.glob("*.parquet"))

@@ -26,7 +26,10 @@ __all__ = ['log', 'HUBER_DELTA', 'FIT_OPTIONS', 'RESULT_COLUMNS', 'BASELINES', '
            'scaling_verdict', 'plot_scaling_curve', 'generate_scaling_report', 'compare_scaling_across_tasks']
 
 # %% ../nbs/18_scaling.ipynb #dd9a833b
-def fit_power_law(params, errors) -> tuple[float, float, float]:
+def fit_power_law(
+    params,  # parameter counts N
+    errors,  # the losses at those N
+) -> tuple[float, float, float]:
     "(alpha, a, r_squared) of error = a * N^-alpha, fitted by least squares in log-log space."
     x, y = np.log(np.asarray(params, float)), np.log(np.asarray(errors, float))
     if len(x) < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()):
@@ -141,7 +144,14 @@ def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, leve
     return out
 
 
-def fit_saturating_law(N, L, n_boot: int = 200, seed: int = 0, level: float = 0.95, replicates=None) -> dict:
+def fit_saturating_law(
+    N,  # parameter counts
+    L,  # the losses at those N
+    n_boot: int = 200,  # bootstrap refits of the intervals
+    seed: int = 0,  # seeds the residual bootstrap
+    level: float = 0.95,  # the intervals' level
+    replicates=None,  # bootstrap replicates of L to refit instead (rows of the same length as L)
+) -> dict:
     "E, A, alpha of L = E + A / N^alpha (Huber on log residuals, L-BFGS from a grid), with bootstrap intervals."
     grid = (np.linspace(-3, 1, 5), np.linspace(0, 25, 6), np.linspace(0, 2, 5))
     return _law(
@@ -149,7 +159,15 @@ def fit_saturating_law(N, L, n_boot: int = 200, seed: int = 0, level: float = 0.
     )
 
 # %% ../nbs/18_scaling.ipynb #29646846
-def fit_joint_law(N, D, L, n_boot: int = 200, seed: int = 0, level: float = 0.95, replicates=None) -> dict:
+def fit_joint_law(
+    N,  # parameter counts
+    D,  # training data sizes, one per point
+    L,  # the losses
+    n_boot: int = 200,  # bootstrap refits of the intervals
+    seed: int = 0,  # seeds the residual bootstrap
+    level: float = 0.95,  # the intervals' level
+    replicates=None,  # bootstrap replicates of L to refit instead
+) -> dict:
     "E, A, alpha, B, beta of L = E + A / N^alpha + B / D^beta, fitted as `fit_saturating_law`."
     logx = np.log(np.vstack([np.asarray(N, float), np.asarray(D, float)]))
     grid = (np.linspace(-2, 0, 3), [0, 5, 10, 20], [0.1, 0.5, 1.0], [0, 5, 10, 20], [0.1, 0.5, 1.0])
@@ -158,24 +176,40 @@ def fit_joint_law(N, D, L, n_boot: int = 200, seed: int = 0, level: float = 0.95
     )
 
 # %% ../nbs/18_scaling.ipynb #2ec8832a
-def saturating_curve(fit: dict, N) -> np.ndarray:
+def saturating_curve(
+    fit: dict,  # a `fit_saturating_law` result
+    N,  # parameter counts
+) -> np.ndarray:
     "L(N) of a saturating fit."
     return fit["E"] + fit["A"] / np.asarray(N, float) ** fit["alpha"]
 
 # %% ../nbs/18_scaling.ipynb #7d7f112c
-def moving_blocks(n: int, block: int, size: int, rng: np.random.Generator) -> np.ndarray:
+def moving_blocks(
+    n: int,  # items in order, such as test windows
+    block: int,  # block length
+    size: int,  # resamples
+    rng: np.random.Generator,  # the random generator
+) -> np.ndarray:
     "`size` moving-block bootstrap resamples of `n` ordered items: blocks of `block` consecutive indices, started at random, cut to `n`."
     block = max(1, min(block, n))
     starts = rng.integers(0, n - block + 1, (size, -(-n // block)))
     return (starts[:, :, None] + np.arange(block)).reshape(size, -1)[:, :n]
 
 
-def block_length(n: int, horizon: int = 1) -> int:
+def block_length(
+    n: int,  # test windows
+    horizon: int = 1,  # the label's horizon in days
+) -> int:
     "Block length of the window bootstrap: n^(1/3) (the usual rate), and never shorter than twice the label horizon."
     return max(2 * horizon, math.ceil(n ** (1 / 3)))
 
 
-def bootstrap_curves(losses: list, n_boot: int = 1000, block: int = 1, seed: int = 0) -> np.ndarray:
+def bootstrap_curves(
+    losses: list,  # per-window losses of each model, on the same windows
+    n_boot: int = 1000,  # replicates
+    block: int = 1,  # block length
+    seed: int = 0,  # seeds the resampling
+) -> np.ndarray:
     """Replicates [n_boot, K] of the mean loss of K models: test windows resampled in moving blocks (the same windows for every model,
     so comparisons stay paired) and, within each model, its seeds resampled, their spread inflated by sqrt(S/(S-1)) for the few seeds."""
     rng = np.random.default_rng(seed)
@@ -197,13 +231,13 @@ def bootstrap_curves(losses: list, n_boot: int = 1000, block: int = 1, seed: int
 
 # %% ../nbs/18_scaling.ipynb #260923a5
 def saturating_coverage(
-    n_reps: int = 30,
-    n_boot: int = 100,
-    n_seeds: int = 3,
-    noise: float = 0.01,
-    truth=(0.30, 2.0, 0.35),
-    N=(1e4, 3e4, 1e5, 3e5, 1e6),
-    seed: int = 0,
+    n_reps: int = 30,  # simulated studies
+    n_boot: int = 100,  # bootstrap refits per study
+    n_seeds: int = 3,  # simulated model seeds per budget
+    noise: float = 0.01,  # sd of the simulated seed noise
+    truth=(0.30, 2.0, 0.35),  # the true (E, A, alpha)
+    N=(1e4, 3e4, 1e5, 3e5, 1e6),  # the budgets' parameter counts
+    seed: int = 0,  # seeds the simulation
 ) -> dict:
     "Share of `n_reps` simulated studies whose 95% interval for alpha holds the true alpha of L = E + A/N^alpha."
     E, A, alpha = truth
@@ -251,7 +285,10 @@ RESULT_COLUMNS = [
 ]
 
 # %% ../nbs/18_scaling.ipynb #4fdcbb4a
-def result_row(r: dict, file: str = "") -> dict:
+def result_row(
+    r: dict,  # a results record
+    file: str = "",  # the file it came from
+) -> dict:
     "One flat row of a results JSON."
     m, b = r["metrics"], r["baselines"]
     ci = m["test"].get("auc_ci95", [np.nan, np.nan])
@@ -311,7 +348,10 @@ def results_problem(r) -> str | None:
     return None
 
 # %% ../nbs/18_scaling.ipynb #15ac407e
-def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
+def read_json_files(
+    paths,  # the files
+    what: str,  # what they should be, for warnings
+) -> list[tuple[Path, dict]]:
     "Parsed JSON files; a file that cannot be read is skipped with a warning naming it."
     out = []
     for p in sorted(paths):
@@ -322,7 +362,10 @@ def read_json_files(paths, what: str) -> list[tuple[Path, dict]]:
     return out
 
 # %% ../nbs/18_scaling.ipynb #517e6ff1
-def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dict]]:
+def read_results(
+    experiment_name: str,  # the experiment
+    results_dir=None,  # where results JSONs are (None: outputs/results under the project)
+) -> list[tuple[Path, dict]]:
     "Every usable results JSON of `experiment_name`; one that is not is skipped with a warning naming the file and its fault."
     out = []
     for p, r in read_json_files(
@@ -335,7 +378,12 @@ def read_results(experiment_name: str, results_dir=None) -> list[tuple[Path, dic
     return out
 
 # %% ../nbs/18_scaling.ipynb #b15c5a93
-def load_experiment_results(experiment_name: str, budgets=None, results_dir=None, all_fractions: bool = False) -> pd.DataFrame:
+def load_experiment_results(
+    experiment_name: str,  # the experiment
+    budgets=None,  # only these budgets (None: all)
+    results_dir=None,  # where results JSONs are (None: outputs/results under the project)
+    all_fractions: bool = False,  # keep the data-size runs too
+) -> pd.DataFrame:
     "One row per results JSON (per model seed) of `experiment_name`, full-data runs unless `all_fractions`, sorted by parameters."
     return results_frame(_rows(read_results(experiment_name, results_dir)), budgets, all_fractions)
 
@@ -345,7 +393,11 @@ def _rows(records: list[tuple[Path, dict]]) -> list[dict]:
     return [result_row(r, str(p)) for p, r in records]
 
 
-def results_frame(rows: list[dict], budgets=None, all_fractions: bool = False) -> pd.DataFrame:
+def results_frame(
+    rows: list[dict],  # `result_row` dicts
+    budgets=None,  # only these budgets (None: all)
+    all_fractions: bool = False,  # keep the data-size runs too
+) -> pd.DataFrame:
     "`result_row`s as a frame: full-data runs unless `all_fractions`, of `budgets` if given, sorted by parameters and seed."
     df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     if budgets is not None:
@@ -355,7 +407,10 @@ def results_frame(rows: list[dict], budgets=None, all_fractions: bool = False) -
     return df.sort_values(["params", "train_fraction", "model_seed"]).reset_index(drop=True)
 
 # %% ../nbs/18_scaling.ipynb #f9e8e8f2
-def window_losses(y, p) -> np.ndarray:
+def window_losses(
+    y,  # labels, 0 or 1
+    p,  # predicted probabilities
+) -> np.ndarray:
     "Log loss of each window, probabilities clipped as `classification_metrics` clips them."
     y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -432,7 +487,13 @@ def _joint_law(groups: list[tuple], obs: np.ndarray, reps: np.ndarray, level: fl
     return law
 
 # %% ../nbs/18_scaling.ipynb #8859bb6a
-def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_refits: int = 200, seed: int = 0, level: float = 0.95) -> dict:
+def scaling_analysis(
+    records: list[tuple[Path, dict]],  # (path, results record) of one experiment's runs
+    n_boot: int = 1000,  # bootstrap replicates over test windows
+    n_refits: int = 200,  # refits of each law's interval
+    seed: int = 0,  # seeds the bootstrap
+    level: float = 0.95,  # the intervals' level
+) -> dict:
     "Test-loss scaling of one experiment's runs: points, paired comparisons, laws with intervals over windows and seeds, and the verdict."
     groups, pred = _groups(records)
     if not groups:
@@ -473,8 +534,26 @@ def scaling_analysis(records: list[tuple[Path, dict]], n_boot: int = 1000, n_ref
 def _fmt_ci(ci, digits=3) -> str:
     return "no interval" if ci is None else f"95% CI {ci[0]:.{digits}f} to {ci[1]:.{digits}f}"
 
+
+def _trend_sentence(pl: dict, K: int) -> str:
+    "What the power law says about test loss against N, in one sentence that states its interval."
+    if not pl["identifiable"]:
+        return f"With {K} budget(s) the power law is {pl['reason']}."
+    fit = f"alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])})"
+    if pl.get("alpha_ci") and pl["alpha_ci"][0] > 0:
+        return f"Test loss falls with N: {fit}, so 10x parameters multiplies it by {10 ** -pl['alpha']:.3f}."
+    if pl.get("alpha_ci") and pl["alpha_ci"][1] < 0:
+        return f"Test loss rises with N: {fit}."
+    return f"No significant power-law trend in test loss with N: {fit}."
+
 # %% ../nbs/18_scaling.ipynb #2a740893
-def scaling_verdict(analysis: dict, budgets: list[str], reps: np.ndarray, obs: np.ndarray, level: float = 0.95) -> dict:
+def scaling_verdict(
+    analysis: dict,  # the analysis so far: points, split, power law, comparisons
+    budgets: list[str],  # the full-data budgets, smallest first
+    reps: np.ndarray,  # bootstrap replicates [n_boot, budgets] of mean test loss
+    obs: np.ndarray,  # observed mean test loss per budget
+    level: float = 0.95,  # the intervals' level
+) -> dict:
     "Whether test loss falls significantly with N, over which budgets, and against the baselines: fields and one paragraph."
     reasons = too_small_to_judge(analysis["split"]) if analysis["split"] else ["the runs record no split summary"]
     v = {
@@ -502,18 +581,7 @@ def scaling_verdict(analysis: dict, budgets: list[str], reps: np.ndarray, obs: n
         alpha_ci=pl.get("alpha_ci"),
         loss_falls_with_n=bool(pl.get("alpha_ci") and pl["alpha_ci"][0] > 0) if pl["identifiable"] else None,
     )
-    parts = []
-    if not pl["identifiable"]:
-        parts.append(f"With {K} budget(s) the power law is {pl['reason']}.")
-    elif v["loss_falls_with_n"]:
-        parts.append(
-            f"Test loss falls with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}), "
-            f"so 10x parameters multiplies it by {10 ** -pl['alpha']:.3f}."
-        )
-    elif pl.get("alpha_ci") and pl["alpha_ci"][1] < 0:
-        parts.append(f"Test loss rises with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}).")
-    else:
-        parts.append(f"No significant power-law trend in test loss with N: alpha = {pl['alpha']:.3f} ({_fmt_ci(pl['alpha_ci'])}).")
+    parts = [_trend_sentence(pl, K)]
     if K >= 2:
         parts.append(
             f"Paired on the same test windows, the loss falls significantly from {budgets[0]} to {budgets[plateau]}, and no budget is "
@@ -561,7 +629,12 @@ def _plot_laws(ax, mean: pd.DataFrame, metric: str, analysis: dict):
 
 # %% ../nbs/18_scaling.ipynb #f09b65c6
 def plot_scaling_curve(
-    results: pd.DataFrame, metric: str = "test_loss", output_path=None, title: str | None = None, ax=None, analysis: dict | None = None
+    results: pd.DataFrame,  # `results_frame` rows
+    metric: str = "test_loss",  # the column to plot
+    output_path=None,  # save the figure here as PNG (None: do not save)
+    title: str | None = None,  # the panel's title (None: the metric)
+    ax=None,  # draw into this axis (None: a new figure)
+    analysis: dict | None = None,  # a `scaling_analysis`: its intervals and laws are drawn
 ):
     "Log-log plot of `metric` against parameters: each seed, the mean per budget with its interval, the fitted laws and the baselines."
     import matplotlib.pyplot as plt
@@ -605,7 +678,11 @@ def plot_scaling_curve(
 
 # %% ../nbs/18_scaling.ipynb #9356c972
 def generate_scaling_report(
-    experiment_name: str, output_dir="outputs/figures", results_dir=None, n_boot: int = 1000, seed: int = 0
+    experiment_name: str,  # the experiment
+    output_dir="outputs/figures",  # where the PNG and JSON go (relative: under the project)
+    results_dir=None,  # where results JSONs are (None: outputs/results under the project)
+    n_boot: int = 1000,  # bootstrap replicates
+    seed: int = 0,  # seeds the bootstrap
 ) -> dict:
     "Analyse, plot and write the test-loss scaling report of one experiment (`{experiment}_scaling.png/json`); returns it."
     out_dir = Path(output_dir) if Path(output_dir).is_absolute() else RunContext().root / output_dir
@@ -640,7 +717,12 @@ def generate_scaling_report(
     return report
 
 
-def compare_scaling_across_tasks(tasks, output_path=None, metric: str = "test_loss", results_dir=None):
+def compare_scaling_across_tasks(
+    tasks,  # experiments, one panel each
+    output_path=None,  # save the figure here as PNG (None: do not save)
+    metric: str = "test_loss",  # the column to plot
+    results_dir=None,  # where results JSONs are (None: outputs/results under the project)
+):
     "One scaling panel per experiment (task), side by side; saved as PNG if `output_path`."
     import matplotlib.pyplot as plt
 

@@ -32,7 +32,11 @@ def _first_bad(name, df, column, mask, what):
         raise ValueError(f"{name}: column {column!r} {what}: first at {first:%Y-%m-%d} ({int(mask.sum())} row(s))")
 
 
-def validate_ohlcv(df: pd.DataFrame, name: str = "prices", columns=OHLCV) -> pd.DataFrame:
+def validate_ohlcv(
+    df: pd.DataFrame,  # Date + price columns
+    name: str = "prices",  # what to call it in errors: a file or a ticker
+    columns=OHLCV,  # the price columns it must have
+) -> pd.DataFrame:
     "Check `df` has `Date` + `columns`, numeric, no NaN, dates unique and increasing, prices > 0, Volume >= 0, Open/Close in [Low, High]."
     missing = [c for c in ("Date", *columns) if c not in df.columns]
     if missing:
@@ -116,7 +120,10 @@ def _standardise(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return df
 
 
-def read_price_file(path, columns=None) -> pd.DataFrame:
+def read_price_file(
+    path,  # a CSV or parquet file
+    columns=None,  # the price columns (None: OHLCV, or Close if that is all it has)
+) -> pd.DataFrame:
     "Daily prices from a CSV or parquet file, validated; `columns` defaults to OHLCV, or Close alone if that is all the file has."
     path = Path(path)
     if not path.exists():
@@ -125,8 +132,11 @@ def read_price_file(path, columns=None) -> pd.DataFrame:
     columns = tuple(columns or price_columns(df))
     return validate_ohlcv(df[[c for c in ("Date", *columns) if c in df.columns]].reset_index(drop=True), str(path), columns)
 
-
-def parse_yfinance_history(hist: pd.DataFrame, ticker: str) -> pd.DataFrame:
+# %% ../nbs/foundations/03_sources.ipynb #c0176bae
+def parse_yfinance_history(
+    hist: pd.DataFrame,  # what yfinance returned
+    ticker: str,  # the ticker asked for
+) -> pd.DataFrame:
     "Validated Date + OHLCV from what `yf.Ticker(t).history(period='max')` returns."
     if hist is None or hist.empty:
         raise ValueError(f"yfinance returned no rows for {ticker!r}: unknown ticker, or no network")
@@ -142,7 +152,11 @@ def download_yfinance(ticker: str) -> pd.DataFrame:
     return parse_yfinance_history(yf.Ticker(YFINANCE_SYMBOLS.get(ticker, ticker)).history(period="max", auto_adjust=True), ticker)
 
 
-def load_ohlcv(source: str = "embedded", ticker: str | None = None, path=None) -> pd.DataFrame:
+def load_ohlcv(
+    source: str = "embedded",  # 'embedded', 'yfinance' or 'file'
+    ticker: str | None = None,  # the ticker (embedded and yfinance)
+    path=None,  # the file (file)
+) -> pd.DataFrame:
     "Validated daily prices from `source`: 'embedded' (`ticker`), 'yfinance' (`ticker`) or 'file' (`path`)."
     if source == "embedded":
         return load_embedded(ticker)
@@ -160,25 +174,39 @@ def check_ticker(ticker: str) -> str:
     return ticker
 
 
-def raw_path(ticker: str, paths: DataPaths | None = None) -> Path:
+def raw_path(
+    ticker: str,  # a ticker such as 'SP500'
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> Path:
     "Where the daily prices of `ticker` live: `data/raw/{ticker}.parquet`."
     return (paths or RunContext().paths).raw / f"{check_ticker(ticker)}.parquet"
 
 
-def save_raw(df: pd.DataFrame, ticker: str, source: str, paths: DataPaths | None = None) -> dict:
+def save_raw(
+    df: pd.DataFrame,  # validated daily prices
+    ticker: str,  # its ticker
+    source: str,  # where the prices came from, as the manifest records it
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> dict:
     "Write the daily prices of `ticker` to `data/raw` with a manifest entry `{ticker}.{kind}.daily`."
     paths = paths or RunContext().paths
     return write_dataset(df, raw_path(ticker, paths), f"{ticker}.{series_kind(df)}.daily", source, Manifest(paths))
 
 
-def build_raw(tickers=None, paths: DataPaths | None = None) -> list[dict]:
+def build_raw(
+    tickers=None,  # embedded tickers (None: all)
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> list[dict]:
     "Write every embedded ticker (or `tickers`) to `data/raw`; returns the manifest entries."
     return [
         save_raw(load_embedded(t), t, EMBEDDED[t]["description"], paths) for t in tqdm(list(tickers or EMBEDDED), desc="raw", leave=False)
     ]
 
 
-def read_raw(ticker: str, paths: DataPaths | None = None) -> pd.DataFrame:
+def read_raw(
+    ticker: str,  # a ticker in data/raw
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+) -> pd.DataFrame:
     "The validated daily prices of `ticker` from `data/raw`, after checking the file against the manifest."
     paths = paths or RunContext().paths
     p = raw_path(ticker, paths)

@@ -147,7 +147,10 @@ def split(self: ChunkSplitter) -> Splits:
 MIN_EVAL_POSITIVES = 30
 
 
-def split_summary(splits: Splits, labels) -> dict:
+def split_summary(
+    splits: Splits,  # the split
+    labels,  # one label per day (NaN where unknown)
+) -> dict:
     "Windows, positives and distinct days (inputs and label days) of train, val and test."
     y, ctx = np.asarray(labels, float), splits.settings["context_length"]
     return {
@@ -166,7 +169,11 @@ def too_small_to_judge(summary: dict) -> list[str]:
     ]
 
 # %% ../nbs/14_splits.ipynb #ea302049
-def get_hpo_subset(splits: Splits, fraction: float = 0.3, seed: int | None = None) -> np.ndarray:
+def get_hpo_subset(
+    splits: Splits,  # the split
+    fraction: float = 0.3,  # the share of train windows HPO trains on
+    seed: int | None = None,  # seeds the draw (None: the split's seed)
+) -> np.ndarray:
     "A sorted random `fraction` of the train indices (seeded by `seed`, else the split's seed)."
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
@@ -175,7 +182,10 @@ def get_hpo_subset(splits: Splits, fraction: float = 0.3, seed: int | None = Non
     return np.sort(rng.choice(splits.train_indices, size=n, replace=False))
 
 
-def data_subset(splits: Splits, fraction: float) -> np.ndarray:
+def data_subset(
+    splits: Splits,  # the split
+    fraction: float,  # the share of train windows kept, the most recent
+) -> np.ndarray:
     "The most recent `fraction` of the train windows: a shorter history, for data-size scaling."
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
@@ -183,7 +193,12 @@ def data_subset(splits: Splits, fraction: float) -> np.ndarray:
     return tr[len(tr) - max(1, round(fraction * len(tr))) :]
 
 # %% ../nbs/14_splits.ipynb #46c93dd2
-def plot_splits(splits: Splits, dates=None, ax=None, title: str | None = None):
+def plot_splits(
+    splits: Splits,  # the split
+    dates=None,  # one date per day (None: day numbers)
+    ax=None,  # draw into this axis (None: a new figure)
+    title: str | None = None,  # the panel's title
+):
     "Timeline of the val/test blocks and the days covered by train windows."
     import matplotlib.pyplot as plt
 

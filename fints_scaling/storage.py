@@ -40,14 +40,17 @@ class DataPaths:
 
     @property
     def raw(self) -> Path:
+        "data/raw: daily prices, one file per ticker."
         return self.root / "data" / "raw"
 
     @property
     def processed(self) -> Path:
+        "data/processed/v1: resampled bars, features and datasets."
         return self.root / "data" / "processed" / "v1"
 
     @property
     def manifest(self) -> Path:
+        "data/manifest.json: every data file's MD5, rows, dates and source."
         return self.root / "data" / "manifest.json"
 
     def rel(self, path) -> str:
@@ -106,21 +109,30 @@ def atomic_path(path):
         raise
 
 
-def write_json_atomic(obj, path) -> Path:
+def write_json_atomic(
+    obj,  # JSON-able data (other values are written as strings)
+    path,  # the file
+) -> Path:
     "Write `obj` as indented JSON to `path` atomically."
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
     return Path(path)
 
 
-def write_parquet_atomic(df: pd.DataFrame, path) -> Path:
+def write_parquet_atomic(
+    df: pd.DataFrame,  # the table
+    path,  # the file
+) -> Path:
     "Write `df` (without its index) as parquet to `path` atomically."
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
     return Path(path)
 
 
-def file_md5(path, chunk_size: int = 1 << 20) -> str:
+def file_md5(
+    path,  # the file
+    chunk_size: int = 1 << 20,  # bytes read at a time
+) -> str:
     "Hex MD5 of the file at `path`."
     h = hashlib.md5()
     with open(path, "rb") as f:
@@ -161,12 +173,18 @@ def _parse_file(path, what: str, language: str, parse, error: type[Exception]):
         raise ValueError(f"{path}: not valid {language} (not UTF-8 text: {e.reason} at byte {e.start})") from None
 
 
-def read_yaml(path, what: str = "YAML file"):
+def read_yaml(
+    path,  # the file
+    what: str = "YAML file",  # what it should be, for errors
+):
     "The YAML document at `path`; FileNotFoundError or ValueError naming the file, and `what` it should be, when it is missing or not YAML."
     return _parse_file(path, what, "YAML", yaml.safe_load, yaml.YAMLError)
 
 
-def read_json(path, what: str = "JSON file"):
+def read_json(
+    path,  # the file
+    what: str = "JSON file",  # what it should be, for errors
+):
     "The JSON document at `path`; FileNotFoundError or ValueError naming the file, and `what` it should be, when it is missing or not JSON."
     return _parse_file(path, what, "JSON", json.loads, json.JSONDecodeError)
 
@@ -176,7 +194,11 @@ class Locked(OSError):
 
 
 @contextmanager
-def file_lock(path, wait: bool = True, what: str = "this file"):
+def file_lock(
+    path,  # the lock file (created)
+    wait: bool = True,  # wait for the holder; False: raise `Locked` at once
+    what: str = "this file",  # what the lock guards, for the error
+):
     "Hold an exclusive lock on `path` for the block; `Locked` naming the holder if another process has it and not `wait`."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -243,7 +265,13 @@ def lock(self: Manifest):
 
 
 @patch
-def record(self: Manifest, file_id: str, path, df: pd.DataFrame, source: str) -> dict:
+def record(
+    self: Manifest,
+    file_id: str,  # its manifest id, e.g. 'SP500.prices.daily'
+    path,  # the file just written
+    df: pd.DataFrame,  # what was written
+    source: str,  # where its data came from
+) -> dict:
     "Add or replace the entry `file_id` for the file just written at `path` from `df`; the caller holds `lock()`."
     first, last = _date_range(df)
     entry = dict(
@@ -326,7 +354,10 @@ def write_dataset(
         return manifest.record(file_id, path, df, source)
 
 # %% ../nbs/foundations/01_storage.ipynb #65eac2b2
-def verify_data_file(path, verify: bool = True) -> str:
+def verify_data_file(
+    path,  # a file under some project's data/
+    verify: bool = True,  # False: skip the check, only hash
+) -> str:
     "MD5 of `path` after checking it against the manifest of the project whose data/ holds it; unchecked only with `verify=False`."
     path = Path(path).resolve()
     if not verify:

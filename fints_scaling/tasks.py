@@ -28,7 +28,12 @@ def parse_task(task: str) -> float:
     return float(m.group(1))
 
 
-def threshold_labels(df: pd.DataFrame, threshold_pct: float, horizon: int, price: str = "high") -> pd.Series:
+def threshold_labels(
+    df: pd.DataFrame,  # Date + OHLCV
+    threshold_pct: float,  # the move in percent, e.g. 1
+    horizon: int,  # bars ahead the label looks
+    price: str = "high",  # 'high': the High must reach the threshold; 'close': the Close
+) -> pd.Series:
     "1.0 if the High (or Close) of the next `horizon` bars hits Close x (1 + threshold_pct/100), else 0.0; NaN for the last `horizon` rows."
     if threshold_pct not in THRESHOLDS:
         raise ValueError(f"unknown threshold {threshold_pct!r}%; expected one of {list(THRESHOLDS)}")

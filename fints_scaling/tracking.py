@@ -19,7 +19,10 @@ log = logging.getLogger("fints_scaling")
 __all__ = ['log', 'flatten', 'mlflow_store_lock', 'mlflow_run', 'default_mlflow_uri', 'Tracker', 'read_offline_run']
 
 # %% ../nbs/foundations/11_tracking.ipynb #f6a7cdcc
-def flatten(d: dict, prefix: str = "") -> dict:
+def flatten(
+    d: dict,  # a nested mapping
+    prefix: str = "",  # prefixed to every key
+) -> dict:
     "Nested dict to dotted keys: {'a': {'b': 1}} -> {'a.b': 1}."
     out = {}
     for k, v in d.items():
@@ -39,7 +42,13 @@ def mlflow_store_lock(uri: str):
     return file_lock(Path(db).with_name(Path(db).name + ".lock"), what="the MLflow store") if db and db != ":memory:" else nullcontext()
 
 
-def mlflow_run(uri: str, experiment: str, run_name: str, params: dict, tags: dict):
+def mlflow_run(
+    uri: str,  # the MLflow tracking URI
+    experiment: str,  # the MLflow experiment
+    run_name: str,  # the run's name
+    params: dict,  # logged once
+    tags: dict,  # run tags
+):
     "A new MLflow run of `experiment` (created if new) in the store at `uri`, with `params` and `tags`: its client and run id."
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
@@ -126,7 +135,11 @@ def _mlflow_metrics(self: Tracker, metrics: dict, step: int):
 
 
 @patch
-def log_metrics(self: Tracker, metrics: dict, step: int | None = None):
+def log_metrics(
+    self: Tracker,
+    metrics: dict,  # name -> number (nested keys are dotted)
+    step: int | None = None,  # the step, usually the epoch (None: the next)
+):
     "Log numeric `metrics` at `step` (non-finite values are skipped by MLflow, kept by W&B)."
     metrics = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, (int, float))}
     if self.wandb_run:

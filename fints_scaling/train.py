@@ -48,7 +48,12 @@ def load_hyperparameters(path) -> tuple[Hyperparameters, dict]:
     return Hyperparameters.from_dict(doc["best_params"], str(path)), doc
 
 
-def check_hpo_best(doc: dict, path, run: dict, strict: bool = False) -> list[str]:
+def check_hpo_best(
+    doc: dict,  # an HPO best JSON
+    path,  # its file, for messages
+    run: dict,  # experiment, task, budget and horizon of the run about to train
+    strict: bool = False,  # raise instead of warning
+) -> list[str]:
     "How the run an HPO best JSON was tuned for differs from `run` (experiment, task, budget, horizon): warned, or an error if `strict`."
     cfg = doc.get("config") or {}
     tuned = {
@@ -73,7 +78,11 @@ def _labels(w: TensorWindows, idx: torch.Tensor) -> np.ndarray:
     return w.y[idx + w.context_length - 1].cpu().numpy()
 
 
-def baseline_predictions(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42) -> dict:
+def baseline_predictions(
+    w: TensorWindows,  # the windows
+    train_idx: torch.Tensor | None = None,  # the train windows they fit on (None: all of train)
+    seed: int = 42,  # seeds logistic regression
+) -> dict:
     "Val and test probabilities of the majority (val's positive rate) and of logistic regression (C chosen on val loss)."
     tr = w.train if train_idx is None else train_idx
     X = {s: w.gather(i)[0][:, -1].float().cpu().numpy() for s, i in (("train", tr), ("val", w.val), ("test", w.test))}
@@ -87,7 +96,12 @@ def baseline_predictions(w: TensorWindows, train_idx: torch.Tensor | None = None
     }
 
 
-def baseline_metrics(w: TensorWindows, train_idx: torch.Tensor | None = None, seed: int = 42, predictions: dict | None = None) -> dict:
+def baseline_metrics(
+    w: TensorWindows,  # the windows
+    train_idx: torch.Tensor | None = None,  # the train windows they fit on (None: all of train)
+    seed: int = 42,  # seeds logistic regression
+    predictions: dict | None = None,  # `baseline_predictions` already made (None: make them)
+) -> dict:
     "Val and test metrics of the two baselines, with the setting each chose on val."
     preds = predictions or baseline_predictions(w, train_idx, seed)
     return {
@@ -112,7 +126,11 @@ def results_path(
 MIN_TRAIN_WINDOWS = 100  # fewer train windows than this cannot fit a classifier worth measuring
 
 
-def check_train_windows(n: int, total: int, train_fraction: float) -> int:
+def check_train_windows(
+    n: int,  # train windows the fraction leaves
+    total: int,  # train windows of the full split
+    train_fraction: float,  # the fraction
+) -> int:
     "`n`, the train windows a data fraction leaves, if there are at least `MIN_TRAIN_WINDOWS`; a ValueError saying so otherwise."
     if n < MIN_TRAIN_WINDOWS:
         raise ValueError(
@@ -122,7 +140,10 @@ def check_train_windows(n: int, total: int, train_fraction: float) -> int:
     return n
 
 
-def fraction_hyperparameters(hp: Hyperparameters, train_fraction: float) -> Hyperparameters:
+def fraction_hyperparameters(
+    hp: Hyperparameters,  # the full run's hyperparameters
+    train_fraction: float,  # the share of the train windows
+) -> Hyperparameters:
     "Epochs and patience scaled by 1/fraction, so a run on a fraction of the data takes as many optimizer steps as the full run."
     if train_fraction == 1:
         return hp

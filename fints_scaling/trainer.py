@@ -32,7 +32,11 @@ __all__ = ['log', 'MIN_STEPS_PER_EPOCH', 'MAX_WARMUP_SHARE', 'classification_met
            'warmup_cosine', 'seed_everything', 'Diverged', 'Trainer']
 
 # %% ../nbs/foundations/12_trainer.ipynb #fb615a10
-def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
+def classification_metrics(
+    y: np.ndarray,  # labels, 0 or 1
+    p: np.ndarray,  # predicted probabilities
+    threshold: float = 0.5,  # probability at or above which a window is called positive
+) -> dict:
     "Loss, AUC, accuracy, precision, recall, F1, Brier, positive rates of probabilities `p` for labels `y`."
     y, p = np.asarray(y, int), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
     yhat = (p >= threshold).astype(int)
@@ -50,7 +54,13 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5)
     )
 
 # %% ../nbs/foundations/12_trainer.ipynb #05c6d245
-def bootstrap_auc(y: np.ndarray, p: np.ndarray, n: int = 1000, seed: int = 0, level: float = 0.95) -> list[float]:
+def bootstrap_auc(
+    y: np.ndarray,  # labels, 0 or 1
+    p: np.ndarray,  # predicted probabilities
+    n: int = 1000,  # bootstrap resamples
+    seed: int = 0,  # seeds the resampling
+    level: float = 0.95,  # the interval's level
+) -> list[float]:
     "Percentile bootstrap interval of the ROC AUC (resamples holding one class are skipped)."
     y, p = np.asarray(y, int), np.asarray(p, float)
     idx = np.random.default_rng(seed).integers(0, len(y), (n, len(y)))
@@ -96,29 +106,43 @@ class Hyperparameters:
             if not ok:
                 raise InvalidSetting("hyperparameters", f"{f} has an invalid value {getattr(self, f)!r} (must be {rule})")
 
-    @classmethod
-    def settings(cls, d: dict | str | None, source: str = "hyperparameters") -> dict:
-        "Mapping `d` (or YAML text holding one, as papermill's `-p` passes it) after checking its names; errors name `source`."
-        if isinstance(d, str):
-            d = yaml.safe_load(d) if d.strip() else None
-        if d is not None and not isinstance(d, dict):
-            raise ValueError(f"{source}: expected a mapping such as {{epochs: 1, learning_rate: 0.001}}, got {d!r}")
-        names = {f.name for f in fields(cls)}
-        if unknown := sorted(set(d or {}) - names):
-            raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; expected {sorted(names)}")
-        return dict(d or {})
+# %% ../nbs/foundations/12_trainer.ipynb #23dd659e
+@patch(cls_method=True)
+def settings(
+    cls: Hyperparameters,
+    d: dict | str | None,  # a mapping, YAML text holding one, or None
+    source: str = "hyperparameters",  # what to call it in errors
+) -> dict:
+    "Mapping `d` (or YAML text holding one, as papermill's `-p` passes it) after checking its names; errors name `source`."
+    if isinstance(d, str):
+        d = yaml.safe_load(d) if d.strip() else None
+    if d is not None and not isinstance(d, dict):
+        raise ValueError(f"{source}: expected a mapping such as {{epochs: 1, learning_rate: 0.001}}, got {d!r}")
+    names = {f.name for f in fields(cls)}
+    if unknown := sorted(set(d or {}) - names):
+        raise ValueError(f"{source}: unknown hyperparameter(s) {unknown}; expected {sorted(names)}")
+    return dict(d or {})
 
-    @classmethod
-    def from_dict(cls, d: dict | str | None, source: str = "hyperparameters") -> "Hyperparameters":
-        "The hyperparameters of `d` (see `settings`), every value checked; errors name `source`."
-        d = cls.settings(d, source)
-        try:
-            return cls(**d)
-        except InvalidSetting as e:
-            raise InvalidSetting(source, e.problem) from None
+
+@patch(cls_method=True)
+def from_dict(
+    cls: Hyperparameters,
+    d: dict | str | None,  # a mapping, YAML text holding one, or None
+    source: str = "hyperparameters",  # what to call it in errors
+) -> "Hyperparameters":
+    "The hyperparameters of `d` (see `settings`), every value checked; errors name `source`."
+    d = cls.settings(d, source)
+    try:
+        return cls(**d)
+    except InvalidSetting as e:
+        raise InvalidSetting(source, e.problem) from None
 
 # %% ../nbs/foundations/12_trainer.ipynb #7ae4989e
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+def warmup_cosine(
+    step: int,  # the optimizer step
+    warmup_steps: int,  # steps of linear warmup
+    total_steps: int,  # steps of the whole run
+) -> float:
     "Learning-rate factor: linear from 0 to 1 over `warmup_steps`, then cosine to 0 at `total_steps`."
     if step < warmup_steps:
         return (step + 1) / (warmup_steps + 1)
@@ -205,7 +229,11 @@ def _autocast(self: Trainer):
 
 
 @patch
-def predict(self: Trainer, idx: torch.Tensor, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    self: Trainer,
+    idx: torch.Tensor,  # window indices
+    batch_size: int = 2048,  # windows per forward pass
+) -> tuple[np.ndarray, np.ndarray]:
     "Labels and predicted probabilities of the samples `idx`."
     self.model.eval()
     ys, ps = [], []

@@ -51,7 +51,10 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in ("Date", *OHLCV)]
 
 
-def train_statistics(features: np.ndarray, splits: Splits) -> tuple[np.ndarray, np.ndarray]:
+def train_statistics(
+    features: np.ndarray,  # [days, features]
+    splits: Splits,  # the split
+) -> tuple[np.ndarray, np.ndarray]:
     "Per-feature mean and std over the days covered by train windows' inputs (std 0 becomes 1)."
     ctx = splits.settings["context_length"]
     days = np.unique(splits.train_indices[:, None] + np.arange(ctx))
@@ -59,7 +62,10 @@ def train_statistics(features: np.ndarray, splits: Splits) -> tuple[np.ndarray, 
     return mean, np.where(std > 0, std, 1.0)
 
 
-def revin(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def revin(
+    x: torch.Tensor,  # windows [batch, time, feature]
+    eps: float = 1e-5,  # added to the std
+) -> torch.Tensor:
     "Normalise each window `[batch, time, feature]` by its own mean and std over time."
     return (x - x.mean(1, keepdim=True)) / (x.std(1, keepdim=True, unbiased=False) + eps)
 
@@ -67,7 +73,14 @@ def revin(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
 class TensorWindows:
     "Features `[days, features]` and labels `[days]` on one device; batches are gathered by index."
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, splits: Splits, norm: str = "train", stats=None):
+    def __init__(
+        self,
+        x: torch.Tensor,  # features [days, features], on the device
+        y: torch.Tensor,  # labels [days]
+        splits: Splits,  # train, val and test start days
+        norm: str = "train",  # 'train' (statistics of train) or 'revin' (each window its own)
+        stats=None,  # (mean, std) already applied to `x`, recorded
+    ):
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation {norm!r}; expected one of {list(NORMS)}")
         self.x, self.y, self.splits, self.norm, self.stats = x, y, splits, norm, stats
@@ -80,14 +93,14 @@ class TensorWindows:
 @patch(cls_method=True)
 def from_frame(
     cls: TensorWindows,
-    df: pd.DataFrame,
-    labels,
-    splits: Splits,
-    columns: list[str] | None = None,
-    norm: str = "train",
-    device="cpu",
-    dtype=torch.float32,
-    name: str = "dataset",
+    df: pd.DataFrame,  # a dataset: Date, OHLCV and features, one row per day
+    labels,  # one label per row (NaN where unknown)
+    splits: Splits,  # the split of its rows
+    columns: list[str] | None = None,  # the feature columns (None: every column but Date and OHLCV)
+    norm: str = "train",  # 'train' (statistics of train) or 'revin' (each window its own)
+    device="cpu",  # where the tensors live
+    dtype=torch.float32,  # the features' dtype
+    name: str = "dataset",  # what to call it in errors, usually its file
 ) -> "TensorWindows":
     "Validate `df[columns]` and `labels`, normalise with train-only statistics (or per window), move to `device`."
     columns = feature_columns(df) if columns is None else list(columns)
@@ -132,7 +145,11 @@ def gather(self: TensorWindows, idx: torch.Tensor) -> tuple[torch.Tensor, torch.
 # %% ../nbs/foundations/07_windows.ipynb #3b14ec1b
 @patch
 def batches(
-    self: TensorWindows, idx: torch.Tensor, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
+    self: TensorWindows,
+    idx: torch.Tensor,  # window indices
+    batch_size: int,  # windows per batch
+    shuffle: bool = False,  # shuffle on the device
+    generator: torch.Generator | None = None,  # seeds the shuffle
 ) -> Iterator:
     "Batches of `(x, y)` over `idx`, shuffled on the device when asked."
     if shuffle:

@@ -130,7 +130,7 @@ def study_with_other_space(root):
     s = optuna.create_study(study_name="spy_daily_threshold_1pct_30K", storage=storage)
     from dataclasses import asdict
 
-    cfg = load_experiment_config(root / CONFIG, root, check_data=False)
+    cfg = load_experiment_config(root / CONFIG)
     s.set_user_attr("search_space", {"epochs": {"type": "categorical", "choices": [2]}})
     s.set_user_attr("config", asdict(cfg))
 

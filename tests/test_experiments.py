@@ -3,7 +3,7 @@
 import json, os, subprocess, sys
 import pytest
 from conftest import ROOT, bin_path
-from fints_scaling.experiments import interpolate_params, phase_matrix
+from fints_scaling.experiments import Phase, interpolate_params
 from fints_scaling.hpo import hpo_best_path
 from fints_scaling.train import results_path
 
@@ -36,7 +36,7 @@ def cli(project, *args, decoy=None):
 
 
 def test_phase6a_matrix():
-    m = phase_matrix("phase6a")
+    m = Phase("phase6a").matrix()
     assert sum(r.kind == "hpo" for r in m) == 12 and sum(r.kind == "train" for r in m) == 16
 
 

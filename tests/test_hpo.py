@@ -7,7 +7,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 from conftest import ROOT, bin_path
-from fints_scaling.config import experiment_config
+from fints_scaling.config import ExperimentCell
 from fints_scaling.context import RunContext
 from fints_scaling.hpo import claim_lock, create_objective, hpo_best_path, make_pruner, make_storage
 from fints_scaling.tracking import read_offline_run
@@ -207,9 +207,7 @@ def test_two_workers_share_a_postgresql_study(project, postgres):
 def test_an_objective_built_to_be_pruned_is_pruned(project):
     space = {"learning_rate": {"type": "categorical", "choices": [3e-3, 1e-9]}, "epochs": {"type": "categorical", "choices": [12]}}
     ctx = RunContext(root=project, device="cpu", wandb_mode="disabled", mlflow=False)
-    objective = create_objective(
-        experiment_config(project / CONFIG, project, horizon=1), "30K", space, {"batch_size": 32, "patience": 100}, ctx
-    )
+    objective = create_objective(ExperimentCell(project / CONFIG, horizon=1), "30K", space, {"batch_size": 32, "patience": 100}, ctx)
     study = optuna.create_study(pruner=make_pruner({"enabled": True, "patience": 2, "min_trials": 2}))
     for lr in (3e-3, 3e-3, 1e-9):
         study.enqueue_trial({"learning_rate": lr, "epochs": 12})

@@ -66,3 +66,100 @@ def test_exported_cells_are_small():
             if cell["cell_type"] == "code" and src.startswith("#| export") and len(src.splitlines()) > MAX_CELL_LINES:
                 long.append(f"{nb.relative_to(ROOT)} cell {i}: {len(src.splitlines())} lines")
     assert not long, "\n".join(long)
+
+
+def _cells(nb: Path) -> list[tuple[str, str]]:
+    return [(c["cell_type"], "".join(c["source"])) for c in json.loads(nb.read_text())["cells"]]
+
+
+def _public_callables():
+    "Every public function, and every public method of a public class, of the package: (name, function)."
+    import importlib, inspect
+
+    for module in sorted(MODULES):
+        mod = importlib.import_module(f"fints_scaling.{module}")
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if inspect.isfunction(obj) and obj.__module__ == mod.__name__:
+                yield f"{module}.{name}", obj
+            elif inspect.isclass(obj) and obj.__module__ == mod.__name__:
+                if "__init__" in vars(obj) and not hasattr(obj, "__dataclass_fields__"):  # a dataclass documents its fields
+                    yield f"{module}.{name}", obj.__init__
+                foreign = [b for b in obj.__mro__[1:] if not b.__module__.startswith("fints_scaling")]
+                for k, v in vars(obj).items():
+                    f = getattr(v, "f", getattr(v, "__func__", v))  # fastcore's patched classmethods keep the function as `f`
+                    if k.startswith("_") or not inspect.isfunction(f) or any(hasattr(b, k) for b in foreign):
+                        continue  # private, not a function, or an override whose parameters its base class documents
+                    yield f"{module}.{name}.{k}", f
+
+
+def test_public_functions_document_their_parameters():
+    "Every public function or method with two or more parameters says what each one is (docments: a comment beside it)."
+    import inspect
+    from fastcore.docments import docments
+
+    bare = []
+    for name, f in _public_callables():
+        params = [p for p in inspect.signature(f).parameters.values() if p.name not in ("self", "cls") and p.kind != p.VAR_KEYWORD]
+        if len(params) >= 2 and (missing := [p.name for p in params if not docments(f).get(p.name)]):
+            bare.append(f"{name}: {missing}")
+    assert not bare, "parameters without a comment:\n" + "\n".join(bare)
+
+
+def test_show_doc_entries_have_docstrings():
+    "Every `show_doc(X)` in a notebook shows a docstring of X's own, never an empty entry."
+    import importlib, inspect
+
+    empty = []
+    for nb in sorted((ROOT / "nbs").rglob("*.ipynb")):
+        cells = _cells(nb)
+        exp = next((m.group(1) for _, s in cells if (m := re.search(r"#\| default_exp (\S+)", s))), None)
+        if exp is None:
+            continue
+        ns = vars(importlib.import_module(f"fints_scaling.{exp}"))
+        for kind, s in cells:
+            for m in re.finditer(r"^show_doc\(([\w.]+)\)", s, re.M) if kind == "code" else ():
+                head, *rest = m.group(1).split(".")
+                obj = ns[head]
+                for r in rest:
+                    obj = p if isinstance(p := inspect.getattr_static(obj, r), property) else getattr(obj, r)
+                obj = getattr(obj, "fget", None) or getattr(obj, "__func__", obj)
+                doc = vars(obj).get("__doc__") if inspect.isclass(obj) else obj.__doc__
+                if not doc or (inspect.isclass(obj) and doc.startswith(f"{obj.__name__}(")):  # a dataclass's generated signature
+                    empty.append(f"{nb.relative_to(ROOT)}: {m.group(1)}")
+    assert not empty, "show_doc entries without a docstring:\n" + "\n".join(empty)
+
+
+MIN_EXAMPLE_SHARE = 0.70
+
+
+def _defines(src: str) -> bool:
+    "Whether an exported cell defines a function or class (not only constants or imports)."
+    return any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.parse(src.removeprefix("#| export")).body)
+
+
+def _is_example(src: str) -> bool:
+    "A code cell that runs something: not exported, not only imports, not only show_doc."
+    if src.startswith("#|"):
+        return False
+    body = [n for n in ast.parse(src).body if not isinstance(n, (ast.Import, ast.ImportFrom))]
+    shows = [n for n in body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call) and getattr(n.value.func, "id", "") == "show_doc"]
+    return len(body) > len(shows)
+
+
+def test_exported_cells_are_followed_by_examples():
+    "At least MIN_EXAMPLE_SHARE of the exported cells that define something are followed by an example before the next export."
+    shown, bare = 0, []
+    for nb in sorted((ROOT / "nbs").rglob("*.ipynb")):
+        cells = [(k, s) for k, s in _cells(nb) if k == "code"]
+        for i, (_, s) in enumerate(cells):
+            if not (s.startswith("#| export") and _defines(s)):
+                continue
+            following = [t for _, t in cells[i + 1 :]]
+            until = next((j for j, t in enumerate(following) if t.startswith("#| export")), len(following))
+            if any(_is_example(t) for t in following[:until]):
+                shown += 1
+            else:
+                bare.append(f"{nb.relative_to(ROOT)}: {s.splitlines()[1][:80]}")
+    share = shown / (shown + len(bare))
+    assert share >= MIN_EXAMPLE_SHARE, f"{share:.0%} of exported cells are followed by an example; without one:\n" + "\n".join(bare)

@@ -1,8 +1,10 @@
 "The four budgets' exact parameter counts, pinned, for both channel modes (dataset_c: 28 features, 60-day context)."
 
+from pathlib import Path
 import pytest
 from fints_scaling.model import BUDGETS, TOLERANCE, build_model, count_parameters, model_config, n_parameters, parse_budget, resolve_budget
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/model holds the checked-in budgets
 PINNED = {
     "mixing": {"2M": 1_919_233, "20M": 19_620_481, "200M": 199_736_641, "2B": 1_995_954_593},
     "independent": {"2M": 1_909_073, "20M": 19_503_841, "200M": 199_503_361, "2B": 1_995_340_289},
@@ -22,7 +24,7 @@ def test_budget_counts_are_pinned_and_within_tolerance(budget, mode):
 
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_checked_in_configs_match(budget):
-    assert count_parameters(build_model(model_config(budget, 28), "meta")) == PINNED["mixing"][budget]
+    assert count_parameters(build_model(model_config(budget, 28, root=ROOT), "meta")) == PINNED["mixing"][budget]
 
 
 @pytest.mark.parametrize(
