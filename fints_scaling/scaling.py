@@ -21,8 +21,8 @@ log = logging.getLogger("fints_scaling")
 # %% auto #0
 __all__ = ['log', 'HUBER_DELTA', 'FIT_OPTIONS', 'RESULT_COLUMNS', 'BASELINES', 'fit_power_law', 'interpret_alpha',
            'points_needed', 'fit_saturating_law', 'fit_joint_law', 'saturating_curve', 'moving_blocks', 'block_length',
-           'bootstrap_curves', 'saturating_coverage', 'result_row', 'results_problem', 'read_json_files',
-           'read_results', 'load_experiment_results', 'results_frame', 'window_losses', 'scaling_analysis',
+           'bootstrap_curves', 'window_losses', 'saturating_coverage', 'result_row', 'results_problem',
+           'read_json_files', 'read_results', 'results_frame', 'load_experiment_results', 'scaling_analysis',
            'scaling_verdict', 'plot_scaling_curve', 'generate_scaling_report', 'compare_scaling_across_tasks']
 
 # %% ../nbs/18_scaling.ipynb #dd9a833b
@@ -229,6 +229,15 @@ def bootstrap_curves(
         out[:, k] = centre[:, 0] + math.sqrt(S / (S - 1)) * (np.take_along_axis(per_seed, pick, 1) - centre).mean(1)
     return out
 
+# %% ../nbs/18_scaling.ipynb #f9e8e8f2
+def window_losses(
+    y,  # labels, 0 or 1
+    p,  # predicted probabilities
+) -> np.ndarray:
+    "Log loss of each window, probabilities clipped as `classification_metrics` clips them."
+    y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
 # %% ../nbs/18_scaling.ipynb #260923a5
 def saturating_coverage(
     n_reps: int = 30,  # simulated studies
@@ -377,16 +386,6 @@ def read_results(
             out.append((p, r))
     return out
 
-# %% ../nbs/18_scaling.ipynb #b15c5a93
-def load_experiment_results(
-    experiment_name: str,  # the experiment
-    budgets=None,  # only these budgets (None: all)
-    results_dir=None,  # where results JSONs are (None: outputs/results under the project)
-    all_fractions: bool = False,  # keep the data-size runs too
-) -> pd.DataFrame:
-    "One row per results JSON (per model seed) of `experiment_name`, full-data runs unless `all_fractions`, sorted by parameters."
-    return results_frame(_rows(read_results(experiment_name, results_dir)), budgets, all_fractions)
-
 # %% ../nbs/18_scaling.ipynb #fcc6155f
 def _rows(records: list[tuple[Path, dict]]) -> list[dict]:
     "`result_row` of each record of `read_results`."
@@ -406,14 +405,15 @@ def results_frame(
         df = df[df.train_fraction == 1.0]
     return df.sort_values(["params", "train_fraction", "model_seed"]).reset_index(drop=True)
 
-# %% ../nbs/18_scaling.ipynb #f9e8e8f2
-def window_losses(
-    y,  # labels, 0 or 1
-    p,  # predicted probabilities
-) -> np.ndarray:
-    "Log loss of each window, probabilities clipped as `classification_metrics` clips them."
-    y, p = np.asarray(y, float), np.clip(np.asarray(p, float), 1e-7, 1 - 1e-7)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+# %% ../nbs/18_scaling.ipynb #b15c5a93
+def load_experiment_results(
+    experiment_name: str,  # the experiment
+    budgets=None,  # only these budgets (None: all)
+    results_dir=None,  # where results JSONs are (None: outputs/results under the project)
+    all_fractions: bool = False,  # keep the data-size runs too
+) -> pd.DataFrame:
+    "One row per results JSON (per model seed) of `experiment_name`, full-data runs unless `all_fractions`, sorted by parameters."
+    return results_frame(_rows(read_results(experiment_name, results_dir)), budgets, all_fractions)
 
 # %% ../nbs/18_scaling.ipynb #093b0a16
 def _groups(records: list[tuple[Path, dict]]) -> tuple[list[tuple], dict]:
