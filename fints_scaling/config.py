@@ -73,6 +73,14 @@ class ExperimentConfig:
             if not ok:
                 raise ValueError(f"{where}: {msg}")
 
+# %% ../nbs/foundations/09_config.ipynb #ec060069
+def timescale_file(
+    path: Path,  # the daily dataset
+    timescale: str,  # 'daily', '2d', '3d', '5d' or 'weekly'
+) -> Path:
+    "The file of `timescale` next to the daily dataset `path`."
+    return path if timescale == "daily" else path.with_name(f"{path.stem}_{timescale}{path.suffix}")
+
 # %% ../nbs/foundations/09_config.ipynb #2bcd246c
 @patch
 def data_file(
@@ -103,14 +111,6 @@ def with_overrides(
         return self
     prefix = self.name.split("_")[0]
     return replace(new, name=f"{prefix}_{new.timescale}_{new.task}_h{new.horizon}")
-
-# %% ../nbs/foundations/09_config.ipynb #ec060069
-def timescale_file(
-    path: Path,  # the daily dataset
-    timescale: str,  # 'daily', '2d', '3d', '5d' or 'weekly'
-) -> Path:
-    "The file of `timescale` next to the daily dataset `path`."
-    return path if timescale == "daily" else path.with_name(f"{path.stem}_{timescale}{path.suffix}")
 
 # %% ../nbs/foundations/09_config.ipynb #7655d164
 def load_experiment_config(

@@ -222,7 +222,7 @@ def file_lock(
 class ManifestError(ValueError):
     "A data file disagrees with `data/manifest.json`, or the manifest itself is unreadable."
 
-# %% ../nbs/foundations/01_storage.ipynb #3d01aec6
+
 ENTRY_FIELDS = ("id", "path", "md5")  # what every manifest entry must hold for a file to be checked
 
 
@@ -231,7 +231,7 @@ def _date_range(df: pd.DataFrame):
         return None, None
     return f"{df['Date'].min():%Y-%m-%d}", f"{df['Date'].max():%Y-%m-%d}"
 
-# %% ../nbs/foundations/01_storage.ipynb #e82dfbe9
+
 class Manifest:
     "The record of every data file written under a `DataPaths` root."
 
