@@ -103,6 +103,9 @@ def test_every_page_reads_like_a_docs_page(site, tmp_path):
         assert nav.count("<a ") == len(notebooks), page  # the sidebar lists every page
         for href in re.findall(r'href="([^"#:]+\.html)', d):  # and every local link lands
             assert (site / page).parent.joinpath(href).resolve().exists(), (page, href)
+        for src in re.findall(r'<img[^>]*\ssrc="([^"]+)"', d):  # and every image loads: a file beside the page, or inline data
+            f = (site / page).parent.joinpath(src)
+            assert src.startswith("data:image/") or (f.is_file() and f.stat().st_size > 1000), (page, src)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make sysdeps` says how to install it)")

@@ -157,6 +157,8 @@ def render_pandoc(cfg, cache: Path, nbs: list, out: Path) -> list[Path]:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     (out / "styles.css").write_text(CSS)
+    if (cfg.nbs_path / "images").is_dir():  # what the notebooks' markdown shows (Quarto copies it the same way)
+        shutil.copytree(cfg.nbs_path / "images", out / "images")
     books = {nb.relative_to(cache): nbformat.read(nb, as_version=4) for nb in nbs}
     metas = {rel: front_matter(nb) for rel, nb in books.items()}
     pages = {rel: (page_path(rel, meta), meta.get("title", rel.stem)) for rel, meta in metas.items()}
