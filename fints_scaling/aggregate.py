@@ -124,8 +124,7 @@ def summarize_experiment(
     results_dir=None,  # where its results JSONs are (None: outputs/results)
     hpo_dir=None,  # where its best JSONs are (None: outputs/hpo)
 ) -> dict:
-    "best_budget (lowest mean test loss), scaling_factor (test-loss ratio 2M to 200M, else smallest to largest),"
-    "hpo_summary, training_summary."
+    "best_budget (lowest mean test loss), scaling_factor (test-loss ratio, 2M to 200M or smallest to largest), hpo and training summaries."
     tr = aggregate_training_results(results_dir)
     tr = tr[tr.experiment == experiment_name]
     mean = _budget_means(tr)

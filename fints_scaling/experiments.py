@@ -1,4 +1,4 @@
-"""A phase is a matrix of budgets x tasks. `phase_matrix` lists its HPO and training runs, `generate_hpo_script` and `generate_training_script` write one self-contained script per run, and `fints-experiments run` executes the notebooks for every cell, skipping what is finished.
+"""A phase is a matrix of budgets x tasks at one horizon and timescale, each budget trained under its model seeds. `Phase` lists its HPO and training runs, `generate_hpo_script` and `generate_training_script` write one self-contained script per run, and `fints-experiments run` executes the notebooks for every cell, skipping what is finished.
 
 Docs: https://fints-scaling.github.io/fints_scaling/experiments.html.md"""
 

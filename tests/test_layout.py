@@ -163,3 +163,15 @@ def test_exported_cells_are_followed_by_examples():
                 bare.append(f"{nb.relative_to(ROOT)}: {s.splitlines()[1][:80]}")
     share = shown / (shown + len(bare))
     assert share >= MIN_EXAMPLE_SHARE, f"{share:.0%} of exported cells are followed by an example; without one:\n" + "\n".join(bare)
+
+
+def test_docstrings_are_whole():
+    "No docstring is cut in two: a string statement right after it is dropped by Python, and the reader never sees it."
+    cut = []
+    for module in sorted(MODULES):
+        for node in ast.walk(ast.parse((ROOT / "fints_scaling" / f"{module}.py").read_text())):
+            body = getattr(node, "body", None)
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and len(body) > 1:
+                if all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str) for n in body[:2]):
+                    cut.append(f"{module}.{node.name}")
+    assert not cut, cut
