@@ -11,14 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from fints_scaling.scaling import (
-    RESULT_COLUMNS,
-    fit_power_law,
-    generate_scaling_report,
-    load_experiment_results,
-    points_needed,
-    read_json_files,
-)
+from .scaling import RESULT_COLUMNS, fit_power_law, generate_scaling_report, load_experiment_results
+from .scaling import points_needed, read_json_files
 from .model import parse_budget
 from .context import RunContext
 from .storage import atomic_path

@@ -12,7 +12,7 @@ from pathlib import Path
 from fastcore.basics import patch
 from .bars import TIMESCALES
 from .checks import check_fields
-from .storage import read_yaml
+from .storage import project_file, read_yaml
 from .tasks import HORIZONS, parse_task
 from .windows import MODES, NORMS
 from .model import CHANNEL_MODES
@@ -163,9 +163,7 @@ class ExperimentCell:
 
     def resolve(self, root: Path) -> ExperimentConfig:
         "The cell's `ExperimentConfig`: its YAML (looked for under `root` when not found here) with the cell's changes."
-        path = Path(self.config) if self.config else experiment_config_path(self.task or DEFAULT_TASK, root)
-        if not path.is_absolute() and not path.exists():
-            path = Path(root) / path
+        path = project_file(self.config, root) if self.config else experiment_config_path(self.task or DEFAULT_TASK, root)
         cfg = load_experiment_config(path).with_overrides(task=self.task, horizon=self.horizon, timescale=self.timescale)
         return replace(cfg, name=self.experiment) if self.experiment else cfg
 

@@ -56,9 +56,8 @@ def run_demo(
     ctx, t0 = ctx or RunContext(wandb_mode="disabled"), time.perf_counter()
     phase = Phase("demo", budgets, (task,), horizon=horizon, model_seeds=range(seeds))
     root, experiment = ctx.root, phase.cell(task).experiment
-    fraction_budgets = [
-        b for b in map(canonical_budget, fraction_budgets) if b in phase.budgets
-    ]  # data-size runs only where the ladder trains
+    # data-size runs only where the ladder trains
+    fraction_budgets = [b for b in map(canonical_budget, fraction_budgets) if b in phase.budgets]
     runs = run_phase(phase, StudySettings(n_trials=n_trials, max_epochs=max_epochs), ctx=ctx)
     _data_size_runs(phase, fraction_budgets, fractions, ctx)
     results, figures = root / "outputs/results", root / "outputs/figures"  # every report reads and writes under the run's root

@@ -79,7 +79,9 @@ class Phase:
             raise ValueError(f"unknown phase {self.name!r}; expected one of {list(PHASES)}")
         budgets = tuple(dict.fromkeys(canonical_budget(b) for b in self.budgets))  # '10k' and '10K' are one budget
         object.__setattr__(self, "budgets", budgets)
-        object.__setattr__(self, "tasks", tuple(t for t in self.tasks if parse_task(t)))
+        for t in self.tasks:
+            parse_task(t)  # an unknown task is an error naming it
+        object.__setattr__(self, "tasks", tuple(self.tasks))
         object.__setattr__(self, "model_seeds", tuple(check_count(s, "model seed", minimum=0) for s in self.model_seeds))
         if self.train_epochs is not None:
             check_count(self.train_epochs, "train_epochs")

@@ -20,20 +20,11 @@ from optuna.trial import TrialState
 from .config import ExperimentCell, ExperimentConfig, experiment_config, git_commit, package_versions
 from .context import RunContext
 from .device import ThermalGuard, ThermalStop
-from fints_scaling.checks import (
-    InvalidSetting,
-    check_count,
-    check_fields,
-    check_nonnegative,
-    check_positive,
-    count,
-    nonnegative,
-    positive,
-    run_command,
-)
+from .checks import InvalidSetting, check_count, check_fields, check_nonnegative, check_positive
+from .checks import count, nonnegative, positive, run_command
 from .model import DEFAULT_BUDGET, build_model, canonical_budget, model_config
 from .splits import ExperimentData, get_hpo_subset, prepare_experiment
-from .storage import file_lock, read_yaml, write_json_atomic
+from .storage import file_lock, project_file, read_yaml, write_json_atomic
 from .tracking import flatten
 from .trainer import Diverged, Hyperparameters, Trainer, seed_everything
 
@@ -127,9 +118,7 @@ def load_search_space(
     ctx: RunContext | None = None,  # its root is where a relative `path` that does not exist here is looked for
 ) -> dict:
     "Read and check a search-space YAML; a relative `path` that does not exist here is taken from the project root."
-    path = Path(path)
-    if not path.is_absolute() and not path.exists():
-        path = (ctx or RunContext()).root / path
+    path = project_file(path, (ctx or RunContext()).root)
     return check_search_space(read_yaml(path, "search-space file"), str(path))
 
 # %% ../nbs/16_hpo.ipynb #093a98c9
@@ -712,12 +701,15 @@ def add_arguments(
     g.add_argument("--n-trials", type=count, help="finished trials a study holds when done, all workers (default: the search space's)")
     g.add_argument("--timeout", type=positive, help="hours one process may run (default: the search space's)")
     g.add_argument("--storage", required=worker, help="Optuna storage URL (default: SQLite in outputs/hpo/)")
-    g.add_argument("--heartbeat", type=count, default=30, help="seconds between trial heartbeats")
-    g.add_argument("--grace", type=count, default=120, help="seconds without a heartbeat before a trial counts as failed and is retried")
-    if worker:
-        return ap.set_defaults(search_space=StudySettings.search_space_path, max_epochs=None)
-    g.add_argument("--search-space", default=StudySettings.search_space_path)
-    g.add_argument("--max-epochs", type=count, help="cap the epochs range of the search space (smoke runs)")
+    g.add_argument("--heartbeat", type=count, default=cls.heartbeat_interval, help="seconds between trial heartbeats")
+    g.add_argument(
+        "--grace", type=count, default=cls.grace_period, help="seconds without a heartbeat before a trial counts as failed and is retried"
+    )
+    if worker:  # the study's own search space and epochs cap apply
+        ap.set_defaults(search_space=cls.search_space_path, max_epochs=None)
+    else:
+        g.add_argument("--search-space", default=cls.search_space_path)
+        g.add_argument("--max-epochs", type=count, help="cap the epochs range of the search space (smoke runs)")
 
 
 @patch(cls_method=True)

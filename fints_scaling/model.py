@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml
+from .storage import atomic_path
 
 # %% auto #0
 __all__ = ['CHANNEL_MODES', 'BUDGETS', 'DEFAULT_BUDGET', 'TOLERANCE', 'MAX_LAYERS', 'PatchTSTConfig', 'EncoderLayer', 'PatchTST',
@@ -246,8 +247,6 @@ def write_model_config(
     path: Path,  # the YAML to write
 ) -> Path:
     "Write `cfg` with its budget and exact parameter count as YAML."
-    from fints_scaling.storage import atomic_path
-
     doc = {"budget": budget, "n_params": count_parameters(build_model(cfg, "meta")), **asdict(cfg)}
     with atomic_path(path) as tmp:
         tmp.write_text(yaml.safe_dump(doc, sort_keys=False))

@@ -16,9 +16,9 @@ import yaml
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['READERS', 'ENTRY_FIELDS', 'project_root', 'DataPaths', 'stale_temps', 'atomic_path', 'write_json_atomic',
-           'write_parquet_atomic', 'file_md5', 'read_table', 'read_yaml', 'read_json', 'Locked', 'file_lock',
-           'ManifestError', 'Manifest', 'write_dataset', 'verify_data_file']
+__all__ = ['READERS', 'ENTRY_FIELDS', 'project_root', 'project_file', 'DataPaths', 'stale_temps', 'atomic_path',
+           'write_json_atomic', 'write_parquet_atomic', 'file_md5', 'read_table', 'read_yaml', 'read_json', 'Locked',
+           'file_lock', 'ManifestError', 'Manifest', 'write_dataset', 'verify_data_file']
 
 # %% ../nbs/foundations/01_storage.ipynb #64d718f0
 def project_root(start=None) -> Path:
@@ -30,6 +30,15 @@ def project_root(start=None) -> Path:
         if (d / "pyproject.toml").is_file() and (d / "nbs").is_dir():
             return d
     return start
+
+
+def project_file(
+    path,  # a file named on a command line or in a notebook
+    root: Path,  # the project
+) -> Path:
+    "`path` as given when it is absolute or exists from here, else under the project `root` (a run may start from another folder)."
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else Path(root) / path
 
 # %% ../nbs/foundations/01_storage.ipynb #6922b80a
 @dataclass(frozen=True)

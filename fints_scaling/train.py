@@ -19,15 +19,8 @@ from .context import RunContext
 from .device import ThermalGuard, ThermalStop
 from .checks import check_count, check_positive, count, fraction, positive, run_command, seed
 from .splits import ExperimentData, data_subset, prepare_experiment
-from fints_scaling.model import (
-    DEFAULT_BUDGET,
-    build_model,
-    canonical_budget,
-    count_parameters,
-    model_config,
-    n_embedding_parameters,
-    parse_budget,
-)
+from .model import DEFAULT_BUDGET, build_model, canonical_budget, count_parameters, model_config
+from .model import n_embedding_parameters, parse_budget
 from .storage import file_lock, read_json, write_json_atomic
 from .trainer import Diverged, Hyperparameters, Trainer, bootstrap_auc, classification_metrics, seed_everything
 from .windows import TensorWindows
