@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test data lab docs readme export clean venv sysdeps
+.PHONY: demo study test data lab docs readme export clean venv sysdeps
 
 # PyTorch goes in first, pinned, so nothing pulls a multi-GB CUDA build; an existing torch (CUDA, MPS) is kept.
 $(STAMP): pyproject.toml
@@ -28,6 +28,12 @@ data: venv
 # The main job: a CPU scaling sweep (15K..1M parameters, HPO per budget, 3 model seeds), test-loss fits, verdict, plots and outputs/results/summary_report.md.
 demo: data
 	$(BIN)/fints-demo
+
+# A mini-study: budgets 15K, 30K and 100K x horizons 1, 3 and 5 x 3 model seeds, HPO per budget and cell, compared on skill in
+# outputs/results/study_study.md. Rerun after a stop and it resumes: finished runs are skipped.
+study: data
+	$(BIN)/fints-experiments run --phase study --budgets 15K 30K 100K --tasks threshold_1pct --horizons 1 3 5 --seeds 0 1 2 \
+		--n-trials 6 --max-epochs 20 --wandb-mode disabled
 
 # System programs some tests use: Chromium (browser tests) and PostgreSQL (distributed HPO test). Installed with apt only as root
 # or with passwordless sudo; otherwise one line says which tests will skip and how to install them. PostgreSQL also comes

@@ -222,11 +222,8 @@ def _experiment_section(e: str, rep: dict, rel) -> list[str]:
             + [""]
         )
     lines += _law_lines(rep)
-    lines += ["", "| comparison (same test windows) | test-loss difference | 95% CI | better |", "|---|---:|---|---|"]
-    lines += [
-        f"| {c['budget']} vs {c['against']} | {c['difference']:+.4f} | {_ci(c['ci'])} | {'yes' if c['better'] else 'no'} |"
-        for c in rep["comparisons"]
-    ]
+    lines += ["", "| comparison (same test windows) | test-loss difference | 95% CI | outcome |", "|---|---:|---|---|"]
+    lines += [f"| {c['budget']} vs {c['against']} | {c['difference']:+.4f} | {_ci(c['ci'])} | {c['outcome']} |" for c in rep["comparisons"]]
     lines += [
         "",
         "| budget | parameters | non-embedding | seeds | test loss [95% CI] | seed sd | val loss (selection) | test AUC | converged |",

@@ -19,8 +19,9 @@ from .model import CHANNEL_MODES
 from .features import A20
 
 # %% auto #0
-__all__ = ['EMBARGO_DAYS', 'DEFAULT_TASK', 'PACKAGES', 'ExperimentConfig', 'timescale_file', 'load_experiment_config',
-           'experiment_config_path', 'ExperimentCell', 'experiment_config', 'package_versions', 'git_commit']
+__all__ = ['EMBARGO_DAYS', 'DEFAULT_TASK', 'PACKAGES', 'ExperimentConfig', 'timescale_file', 'cell_name', 'parse_cell_name',
+           'load_experiment_config', 'experiment_config_path', 'ExperimentCell', 'experiment_config',
+           'package_versions', 'git_commit']
 
 # %% ../nbs/foundations/09_config.ipynb #b6295994
 EMBARGO_DAYS = 200  # the longest look-back of any feature (sma_200): the default embargo
@@ -81,6 +82,25 @@ def timescale_file(
     "The file of `timescale` next to the daily dataset `path`."
     return path if timescale == "daily" else path.with_name(f"{path.stem}_{timescale}{path.suffix}")
 
+# %% ../nbs/foundations/09_config.ipynb #524cf72c
+def cell_name(
+    prefix: str,  # what the cell belongs to: a phase, or the config's first word
+    task: str,  # its task
+    horizon: int,  # its horizon in bars
+    timescale: str,  # its timescale
+) -> str:
+    "The name of a cell's studies and outputs, `{prefix}_{timescale}_{task}_h{horizon}`, which `parse_cell_name` reads back."
+    return f"{prefix}_{timescale}_{task}_h{horizon}"
+
+
+_CELL = re.compile(rf"_(?P<timescale>{'|'.join(map(re.escape, TIMESCALES))})_(?P<task>threshold_[0-9.]+pct)_h(?P<horizon>[0-9]+)$")
+
+
+def parse_cell_name(name: str) -> dict | None:
+    "The task, horizon and timescale a cell's name carries, or None for a name that carries none."
+    m = _CELL.search(name)
+    return None if m is None else {"task": m["task"], "horizon": int(m["horizon"]), "timescale": m["timescale"]}
+
 # %% ../nbs/foundations/09_config.ipynb #2bcd246c
 @patch
 def data_file(
@@ -109,8 +129,7 @@ def with_overrides(
     new = replace(self, **given)
     if new == self:
         return self
-    prefix = self.name.split("_")[0]
-    return replace(new, name=f"{prefix}_{new.timescale}_{new.task}_h{new.horizon}")
+    return replace(new, name=cell_name(self.name.split("_")[0], new.task, new.horizon, new.timescale))
 
 # %% ../nbs/foundations/09_config.ipynb #7655d164
 def load_experiment_config(

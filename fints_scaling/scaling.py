@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+from .config import parse_cell_name
 from .splits import too_small_to_judge
 from .context import RunContext
 from .storage import read_json, write_json_atomic
@@ -20,10 +21,11 @@ log = logging.getLogger("fints_scaling")
 
 # %% auto #0
 __all__ = ['log', 'HUBER_DELTA', 'FIT_OPTIONS', 'RESULT_COLUMNS', 'BASELINES', 'fit_power_law', 'interpret_alpha',
-           'points_needed', 'fit_saturating_law', 'fit_joint_law', 'saturating_curve', 'moving_blocks', 'block_length',
-           'bootstrap_curves', 'window_losses', 'saturating_coverage', 'result_row', 'results_problem',
-           'read_json_files', 'read_results', 'results_frame', 'load_experiment_results', 'scaling_analysis',
-           'scaling_verdict', 'plot_scaling_curve', 'generate_scaling_report', 'compare_scaling_across_tasks']
+           'percentile_interval', 'points_needed', 'fit_saturating_law', 'fit_joint_law', 'saturating_curve',
+           'moving_blocks', 'block_length', 'calendar_bootstrap', 'bootstrap_curves', 'window_losses',
+           'saturating_coverage', 'result_row', 'results_problem', 'read_json_files', 'check_results_cell',
+           'read_results', 'results_frame', 'load_experiment_results', 'scaling_analysis', 'scaling_verdict',
+           'plot_scaling_curve', 'generate_scaling_report', 'compare_scaling_across_tasks']
 
 # %% ../nbs/18_scaling.ipynb #dd9a833b
 def fit_power_law(
@@ -96,8 +98,11 @@ def _fit_lse(logx, logL, starts, bounds, n_best=8, extra=None, delta=HUBER_DELTA
     best = min(fits, key=lambda r: r.fun)
     return best.x, best.fun
 
-
-def _interval(samples, level: float) -> list[float] | None:
+# %% ../nbs/18_scaling.ipynb #cea78919
+def percentile_interval(
+    samples,  # bootstrap replicates of one quantity
+    level: float,  # the interval's level, e.g. 0.95
+) -> list[float] | None:
     "Percentile interval of `samples`; None when it has no width (then there is no interval to print)."
     lo, hi = (float(v) for v in np.percentile(samples, [50 * (1 - level), 50 * (1 + level)]))
     return None if not hi - lo > 1e-12 * max(1.0, abs(lo)) else [lo, hi]
@@ -129,17 +134,23 @@ def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, leve
         return {**out, "identifiable": False, "reason": "the fit did not leave its start grid: not identifiable from these points"}
     if on_bound := [n for n, t, (lo, hi) in zip(names, theta, bounds) if min(t - lo, hi - t) < 1e-6]:
         return {**out, "identifiable": False, "reason": f"{', '.join(on_bound)} sits on its bound: not identifiable from these points"}
+    base, rng = dict(out), np.random.default_rng(seed)
     out.update(_natural(names, theta), huber_loss=float(loss), identifiable=True)
-    rng = np.random.default_rng(seed)
     if replicates is not None:
         samples = [(logx, np.log(r)) for r in np.asarray(replicates, float)]
     else:
         samples = [(logx[:, i], np.log(L[i])) for i in rng.integers(0, len(L), (n_boot, len(L)))]
     if samples:
-        boot = np.array(
-            [list(_natural(names, _fit_lse(x, y, starts, bounds, n_best=2, extra=theta[None])[0]).values()) for x, y in samples]
-        )
-        out["ci"] = {n: _interval(boot[:, j], level) for j, n in enumerate(names)}
+        raw = np.array([_fit_lse(x, y, starts, bounds, n_best=2, extra=theta[None])[0] for x, y in samples])
+        lo, hi = np.percentile(raw, [50 * (1 - level), 50 * (1 + level)], axis=0)
+        if reach := [n for n, a, b, (bl, bh) in zip(names, lo, hi, bounds) if min(a - bl, bh - b) < 1e-3]:
+            return {
+                **base,
+                "identifiable": False,
+                "reason": f"the interval of {', '.join(reach)} reaches a bound of the fit: not identifiable",
+            }
+        boot = np.array([list(_natural(names, t).values()) for t in raw])
+        out["ci"] = {n: percentile_interval(boot[:, j], level) for j, n in enumerate(names)}
         out["ci_level"], out["n_boot"] = level, len(samples)
     return out
 
@@ -203,24 +214,28 @@ def block_length(
     "Block length of the window bootstrap: n^(1/3) (the usual rate), and never shorter than twice the label horizon."
     return max(2 * horizon, math.ceil(n ** (1 / 3)))
 
-
-def bootstrap_curves(
-    losses: list,  # per-window losses of each model, on the same windows
+# %% ../nbs/18_scaling.ipynb #2dbc17f6
+def calendar_bootstrap(
+    series: list,  # per model: (days, losses) with the day each window's forecast is made and its losses [seeds, windows]
     n_boot: int = 1000,  # replicates
-    block: int = 1,  # block length
+    block: int = 1,  # block length in calendar days
     seed: int = 0,  # seeds the resampling
 ) -> np.ndarray:
-    """Replicates [n_boot, K] of the mean loss of K models: test windows resampled in moving blocks (the same windows for every model,
-    so comparisons stay paired) and, within each model, its seeds resampled, their spread inflated by sqrt(S/(S-1)) for the few seeds."""
+    """Replicates [n_boot, K] of the mean loss of K models: the days of all of them resampled in moving blocks, so windows made on
+    the same day are drawn together for every model and comparisons stay paired across horizons and cells; within each model its
+    seeds resampled, their spread inflated by sqrt(S/(S-1)) for the few seeds."""
     rng = np.random.default_rng(seed)
-    n = {np.shape(l)[-1] for l in losses}
-    if len(n) != 1:
-        raise ValueError(f"every model must be scored on the same windows; got window counts {sorted(n)}")
-    idx = moving_blocks(n.pop(), block, n_boot, rng)
-    out = np.empty((n_boot, len(losses)))
-    for k, l in enumerate(losses):
+    cal, pos = np.unique(np.concatenate([np.asarray(d) for d, _ in series]), return_inverse=True)
+    D, idx = len(cal), moving_blocks(len(cal), block, n_boot, rng)
+    counts = np.bincount((idx + D * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * D).reshape(n_boot, D).astype(float)
+    out, start = np.empty((n_boot, len(series))), 0
+    for k, (days, l) in enumerate(series):
         l = np.atleast_2d(np.asarray(l, float))  # [seeds, windows]
-        per_seed = l[:, idx].mean(2).T  # [n_boot, seeds] on each replicate's windows
+        p, start = pos[start : start + l.shape[1]], start + l.shape[1]
+        sums = np.zeros((l.shape[0], D))
+        np.add.at(sums, (slice(None), p), l)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_seed = (counts @ sums.T) / (counts @ np.bincount(p, minlength=D))[:, None]  # [n_boot, seeds]
         S, centre = l.shape[0], per_seed.mean(1, keepdims=True)
         if S == 1:
             out[:, k] = centre[:, 0]
@@ -228,6 +243,20 @@ def bootstrap_curves(
         pick = rng.integers(0, S, (n_boot, S))
         out[:, k] = centre[:, 0] + math.sqrt(S / (S - 1)) * (np.take_along_axis(per_seed, pick, 1) - centre).mean(1)
     return out
+
+
+def bootstrap_curves(
+    losses: list,  # per-window losses of each model, on the same windows
+    n_boot: int = 1000,  # replicates
+    block: int = 1,  # block length
+    seed: int = 0,  # seeds the resampling
+) -> np.ndarray:
+    "`calendar_bootstrap` of K models scored on the same windows, in order: replicates [n_boot, K] of their mean loss."
+    n = {np.shape(l)[-1] for l in losses}
+    if len(n) != 1:
+        raise ValueError(f"every model must be scored on the same windows; got window counts {sorted(n)}")
+    days = np.arange(n.pop())
+    return calendar_bootstrap([(days, l) for l in losses], n_boot, block, seed)
 
 # %% ../nbs/18_scaling.ipynb #f9e8e8f2
 def window_losses(
@@ -255,7 +284,7 @@ def saturating_coverage(
     for r in range(n_reps):
         runs = (E + A / N**alpha)[:, None] * (1 + noise * rng.normal(size=(len(N), n_seeds)))  # [budget, seed]
         reps = bootstrap_curves([row[:, None] for row in runs], n_boot=n_boot, seed=seed + r)
-        ci = fit_saturating_law(N, runs.mean(1), replicates=reps)["ci"]["alpha"]
+        ci = fit_saturating_law(N, runs.mean(1), replicates=reps).get("ci", {}).get("alpha")  # not identifiable: a miss
         hits.append(ci is not None and ci[0] <= alpha <= ci[1])
         widths.append(np.nan if ci is None else ci[1] - ci[0])
     return {"coverage": float(np.mean(hits)), "n_reps": n_reps, "median_width": float(np.nanmedian(widths))}
@@ -351,7 +380,7 @@ def results_problem(r) -> str | None:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or (k in _LOSSES and not math.isfinite(v)):
             return f"{k} is {v!r}, not a {'finite ' if k in _LOSSES else ''}number"
     n, pred = r["samples"]["test"], r.get("predictions") or {}
-    for k in ("window", "y", "model", *BASELINES) if pred else ():
+    for k in ("window", "y", "model", *BASELINES, *(["day"] if "day" in pred else [])) if pred else ():
         if not isinstance(pred.get(k), list) or len(pred[k]) != n:
             return f"predictions.{k} holds {len(pred[k]) if isinstance(pred.get(k), list) else 'no'} values for {n} test windows"
     return None
@@ -371,11 +400,25 @@ def read_json_files(
     return out
 
 # %% ../nbs/18_scaling.ipynb #517e6ff1
+def check_results_cell(
+    path: Path,  # a results JSON in outputs/results/{experiment}/
+    record: dict,  # what it holds
+) -> dict:
+    "The record, if its experiment is its folder's and its task, horizon and timescale are those the folder's name carries."
+    folder = Path(path).parent.name
+    if record.get("experiment") != folder:
+        raise ValueError(f"{path}: holds the results of experiment {record.get('experiment')!r}, not of its folder {folder!r}; refused")
+    if (cell := parse_cell_name(folder)) and (found := {k: record.get(k) for k in cell}) != cell:
+        raise ValueError(f"{path}: holds the results of {found}, but its folder {folder!r} is the cell {cell}; refused")
+    return record
+
+
 def read_results(
     experiment_name: str,  # the experiment
     results_dir=None,  # where results JSONs are (None: outputs/results under the project)
 ) -> list[tuple[Path, dict]]:
-    "Every usable results JSON of `experiment_name`; one that is not is skipped with a warning naming the file and its fault."
+    """Every usable results JSON of `experiment_name`; one that is not is skipped with a warning naming the file and its fault, and
+    one that belongs to another cell than its folder is refused (`check_results_cell`)."""
     out = []
     for p, r in read_json_files(
         (Path(results_dir or RunContext().root / "outputs" / "results") / experiment_name).glob("*.json"), "results JSON"
@@ -383,7 +426,7 @@ def read_results(
         if problem := results_problem(r):
             warnings.warn(f"{p}: skipped, {problem}")
         else:
-            out.append((p, r))
+            out.append((p, check_results_cell(p, r)))
     return out
 
 # %% ../nbs/18_scaling.ipynb #fcc6155f
@@ -431,9 +474,10 @@ def _groups(records: list[tuple[Path, dict]]) -> tuple[list[tuple], dict]:
 
 
 def _diff(reps: np.ndarray, obs: np.ndarray, j: int, i: int, level: float) -> dict:
-    "Paired difference L_j - L_i with its block-bootstrap interval; `better` when the interval lies below 0."
-    ci = _interval(reps[:, j] - reps[:, i], level)
-    return {"difference": float(obs[j] - obs[i]), "ci": ci, "better": bool(ci is not None and ci[1] < 0)}
+    "Paired difference L_j - L_i with its block-bootstrap interval; `outcome` better or worse where the interval excludes 0."
+    ci = percentile_interval(reps[:, j] - reps[:, i], level)
+    outcome = "no difference" if ci is None or ci[0] <= 0 <= ci[1] else "better" if ci[1] < 0 else "worse"
+    return {"difference": float(obs[j] - obs[i]), "ci": ci, "better": outcome == "better", "outcome": outcome}
 
 # %% ../nbs/18_scaling.ipynb #1d417dac
 def _points(groups: list[tuple], full: list[int], obs: np.ndarray, reps: np.ndarray, level: float) -> list[dict]:
@@ -449,7 +493,7 @@ def _points(groups: list[tuple], full: list[int], obs: np.ndarray, reps: np.ndar
                 "params_non_embedding": runs[0].get("params_non_embedding"),
                 "n_seeds": len(runs),
                 "test_loss": float(obs[k]),
-                "test_loss_ci": _interval(reps[:, k], level),
+                "test_loss_ci": percentile_interval(reps[:, k], level),
                 "test_loss_seed_sd": float(np.std(seed_losses, ddof=1)) if len(runs) > 1 else None,
                 "val_loss_selection": float(np.mean([r["metrics"]["val"]["loss"] for r in runs])),
                 "test_auc": float(np.mean([r["metrics"]["test"]["auc"] for r in runs])),
@@ -465,7 +509,7 @@ def _power_law(N: np.ndarray, L: np.ndarray, reps: np.ndarray, level: float) -> 
     if len(set(N)) < points_needed(2):
         return {"identifiable": False, "reason": f"{len(set(N))} budgets for 2 parameters: not identifiable (needs {points_needed(2)})"}
     alpha, a, r2 = fit_power_law(N, L)
-    alpha_ci = _interval([fit_power_law(N, r)[0] for r in reps], level)
+    alpha_ci = percentile_interval([fit_power_law(N, r)[0] for r in reps], level)
     return {"alpha": alpha, "coefficient": a, "r_squared": r2, "identifiable": True, "alpha_ci": alpha_ci}
 
 
@@ -518,7 +562,7 @@ def scaling_analysis(
         "n_boot": n_boot,
         "ci_level": level,
         "baselines": {b: float(obs[nb[b]]) for b in BASELINES},
-        "baseline_ci": {b: _interval(reps[:, nb[b]], level) for b in BASELINES},
+        "baseline_ci": {b: percentile_interval(reps[:, nb[b]], level) for b in BASELINES},
     }
     N, L = np.array([p["params"] for p in out["points"]], float), obs[full]
     out["power_law"] = _power_law(N, L, reps[:, full], level)
@@ -547,6 +591,19 @@ def _trend_sentence(pl: dict, K: int) -> str:
     return f"No significant power-law trend in test loss with N: {fit}."
 
 # %% ../nbs/18_scaling.ipynb #2a740893
+def _largest_sentence(v: dict, analysis: dict, budgets: list, reps: np.ndarray, obs: np.ndarray, level: float) -> list[str]:
+    "Whether the largest budget is significantly worse on test than the budget val selects (sets `v['largest_worse']`)."
+    chosen = int(np.argmin([p["val_loss_selection"] for p in analysis["points"]]))
+    ci = percentile_interval(reps[:, -1] - reps[:, chosen], level) if len(budgets) >= 2 and chosen != len(budgets) - 1 else None
+    v.update(val_selected=budgets[chosen], largest_worse=bool(ci is not None and ci[0] > 0))
+    if not v["largest_worse"]:
+        return []
+    return [
+        f"The largest budget, {budgets[-1]}, is significantly worse on test than {budgets[chosen]}, the budget val selects: "
+        f"test-loss difference {obs[-1] - obs[chosen]:+.4f} ({_fmt_ci(ci, 4)}); loss rises past {budgets[chosen]}."
+    ]
+
+# %% ../nbs/18_scaling.ipynb #475240e9
 def scaling_verdict(
     analysis: dict,  # the analysis so far: points, split, power law, comparisons
     budgets: list[str],  # the full-data budgets, smallest first
@@ -569,7 +626,7 @@ def scaling_verdict(
             "sentence": "No verdict: " + "; ".join(reasons) + ". Differences in test loss on so few windows or positives are mostly luck.",
         }
     K = len(budgets)
-    better = lambda j, i: (ci := _interval(reps[:, j] - reps[:, i], level)) is not None and ci[1] < 0
+    better = lambda j, i: (ci := percentile_interval(reps[:, j] - reps[:, i], level)) is not None and ci[1] < 0
     plateau = next(i for i in range(K) if not any(better(j, i) for j in range(K) if j != i)) if K else None
     best = int(np.argmin(obs)) if K else None
     pl = analysis["power_law"]
@@ -598,6 +655,7 @@ def scaling_verdict(
             f"{'beats' if c['better'] else 'is significantly worse than' if worse else 'does not significantly beat'} "
             f"{name}: test-loss difference {c['difference']:+.4f} ({_fmt_ci(c['ci'], 4)})."
         )
+    parts += _largest_sentence(v, analysis, budgets, reps, obs, level)
     if v["unconverged"]:
         parts.append(f"Not converged (best epoch = last epoch): {', '.join(v['unconverged'])}; their losses may be too high.")
     return {**v, "sentence": " ".join(parts)}

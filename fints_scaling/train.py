@@ -157,13 +157,15 @@ def _hyperparameters(
 
 
 def _evaluate(trainer: Trainer, data: ExperimentData, train_idx: torch.Tensor, model_seed: int) -> dict:
-    "Metrics of train, val and test (the test AUC with its bootstrap interval), the baselines', and every test prediction."
+    "Metrics of train, val and test (the test AUC with its bootstrap interval), the baselines', and every test prediction with its day."
     w = data.windows
     metrics = {"train": trainer.evaluate(train_idx), "val": trainer.evaluate(w.val)}
     y_test, p_test = trainer.predict(w.test)
     metrics["test"] = {**classification_metrics(y_test, p_test), "auc_ci95": bootstrap_auc(y_test, p_test, seed=model_seed)}
     base = baseline_predictions(w, train_idx, data.config.seed)
-    predictions = {"window": w.test.cpu().tolist(), "y": y_test.astype(int).tolist(), "model": p_test.tolist()}
+    last_day = w.test.cpu().numpy() + data.config.context_length - 1  # the day each forecast is made: the window's last bar
+    day = data.frame["Date"].iloc[last_day].dt.strftime("%Y-%m-%d").tolist()
+    predictions = {"window": w.test.cpu().tolist(), "day": day, "y": y_test.astype(int).tolist(), "model": p_test.tolist()}
     predictions |= {name: p["test"].tolist() for name, p in base.items()}
     return dict(metrics=metrics, baselines=baseline_metrics(w, predictions=base), predictions=predictions)
 

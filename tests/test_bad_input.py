@@ -350,6 +350,10 @@ CASES = [
     Case(
         "phase with an unknown budget", experiments_cli, ["run", "--phase", "demo", "--budgets", "2 million"], "unknown budget '2 million'"
     ),
+    Case("phase with an unknown horizon", experiments_cli, ["list", "--horizons", "1", "4"], "unknown horizon 4; expected one of"),
+    Case("phase with an unknown timescale", experiments_cli, ["list", "--timescales", "hourly"], "unknown timescale 'hourly'"),
+    Case("phase with an unknown task", experiments_cli, ["run", "--tasks", "threshold_4pct"], "unknown task 'threshold_4pct'"),
+    Case("study with an unknown adjustment", experiments_cli, ["report", "--adjust", "bonferroni"], "invalid choice: 'bonferroni'"),
     Case(
         "phase borrowing from untuned tasks",
         experiments_cli,

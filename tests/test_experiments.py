@@ -42,30 +42,37 @@ def test_phase6a_matrix():
 
 def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
     args = ["--phase", "phase6a", "--budgets", "30K", "--tasks", "threshold_1pct", "threshold_2pct", "threshold_3pct", "--horizon", "1"]
-    out = cli(project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", decoy=decoy)
+    out = cli(project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", decoy=decoy)
     assert out.count("ran ") == 5  # 2 studies, 3 trainings
-    b1, b2, b3 = (json.loads(hpo_best_path(f"phase6a_threshold_{x}pct", "30K", project).read_text()) for x in (1, 2, 3))
+    cells = {x: f"phase6a_daily_threshold_{x}pct_h1" for x in (1, 2, 3)}
+    b1, b2, b3 = (json.loads(hpo_best_path(cells[x], "30K", project).read_text()) for x in (1, 2, 3))
     assert b2["best_params"] == interpolate_params(b1["best_params"], b3["best_params"], 2, 1, 3)
     assert len(b2["borrowed_from"]) == 2
-    r2 = json.loads(results_path("phase6a_threshold_2pct", "30K", root=project).read_text())
+    r2 = json.loads(results_path(cells[2], "30K", root=project).read_text())
     assert r2["borrowed_from"] == b2["borrowed_from"] and r2["hyperparameters"]["learning_rate"] == b2["best_params"]["learning_rate"]
-    assert r2["epochs"] <= 3 and r2["horizon"] == 1
+    assert r2["epochs"] <= 3 and r2["horizon"] == 1 and len(r2["predictions"]["day"]) == r2["samples"]["test"]
     assert sorted(p.name for p in (project / "outputs/runs/phase6a").iterdir()) == [
-        "hpo_30K_threshold_1pct.ipynb",
-        "hpo_30K_threshold_3pct.ipynb",
-        "train_30K_threshold_1pct.ipynb",
-        "train_30K_threshold_2pct.ipynb",
-        "train_30K_threshold_3pct.ipynb",
+        "hpo_daily_threshold_1pct_h1_30K.ipynb",
+        "hpo_daily_threshold_3pct_h1_30K.ipynb",
+        "train_daily_threshold_1pct_h1_30K.ipynb",
+        "train_daily_threshold_2pct_h1_30K.ipynb",
+        "train_daily_threshold_3pct_h1_30K.ipynb",
     ]
-    again = cli(project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3")
+    study = (project / "outputs/results/study_phase6a.md").read_text()
+    assert "## Skill by cell and budget" in study and all(c in study for c in cells.values())
+    again = cli(project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50")
     assert again.count("skipped (finished)") == 5
+
+    # another horizon is another cell: nothing of horizon 1 is taken for it
+    other = cli(project, "run", *args, "--horizons", "3", "--dry-run")
+    assert other.count("would run") == 5 and "skipped" not in other and "threshold_1pct_h3" in other
 
     gen = cli(project, "generate", *args)
     scripts = [l for l in gen.split() if l.endswith(".py")]
     assert len(scripts) == 5
     readme = (project / "experiments/phase6a/README.md").read_text()
     assert readme.count("## ") == 5 and "borrowed from threshold_1pct, threshold_3pct" in readme
-    train2 = project / "experiments/phase6a/train_30K_threshold_2pct.py"
+    train2 = project / "experiments/phase6a/train_daily_threshold_2pct_h1_30K.py"
     assert repr(b2["best_params"]["learning_rate"]) in train2.read_text()  # parameters inline
     p = subprocess.run(
         [sys.executable, str(train2)],
@@ -75,3 +82,73 @@ def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
         env={**os.environ, "FINTS_ROOT": str(project), "WANDB_MODE": "disabled"},
     )
     assert p.returncode == 0, p.stderr[-3000:]
+
+
+def test_list_prices_the_matrix(project):
+    out = cli(
+        project,
+        "list",
+        "--phase",
+        "study",
+        "--budgets",
+        "15K",
+        "30K",
+        "--tasks",
+        "threshold_1pct",
+        "--horizons",
+        "1",
+        "3",
+        "--seeds",
+        "0",
+        "1",
+    )
+    assert out.count("hpo ") == 4 and out.count("train ") == 8 and "daily_threshold_1pct_h3_30K_seed1" in out
+    assert "2 cells; 4 HPO runs (at most" in out and "N x steps" in out
+
+
+def test_results_of_another_cell_are_refused(project):
+    "A results file copied into another cell's folder would make two horizons one: the study refuses it, naming the file."
+    cli(
+        project,
+        "run",
+        "--phase",
+        "demo",
+        "--budgets",
+        "30K",
+        "--tasks",
+        "threshold_1pct",
+        "--n-trials",
+        "1",
+        "--max-epochs",
+        "1",
+        "--train-epochs",
+        "1",
+        "--n-boot",
+        "20",
+    )
+    h1 = results_path("demo_daily_threshold_1pct_h1", "30K", root=project)
+    h3 = results_path("demo_daily_threshold_1pct_h3", "30K", root=project)
+    h3.parent.mkdir(parents=True)
+    rec = json.loads(h1.read_text())
+    h3.write_text(json.dumps({**rec, "experiment": "demo_daily_threshold_1pct_h3"}))
+    p = subprocess.run(
+        [
+            bin_path("fints-experiments"),
+            "report",
+            "--phase",
+            "demo",
+            "--budgets",
+            "30K",
+            "--tasks",
+            "threshold_1pct",
+            "--horizons",
+            "1",
+            "3",
+            "--root",
+            str(project),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FINTS_ROOT": str(project)},
+    )
+    assert p.returncode == 2 and f"{h3}: holds the results of {{'task': 'threshold_1pct', 'horizon': 1, 'timescale': 'daily'}}" in p.stderr
