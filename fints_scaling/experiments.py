@@ -14,7 +14,7 @@ import fints_scaling
 from traitlets.config import Config
 from fastcore.basics import patch
 from .bars import TIMESCALES
-from .config import ExperimentCell, cell_name
+from .config import ExperimentCell, cell_name, parse_cell_name
 from .context import RunContext
 from .hpo import StudySettings, hpo_best_path, load_search_space
 from .model import BUDGETS, canonical_budget, model_config, model_config_path, parse_budget
@@ -398,16 +398,19 @@ def run_phase(
 
 
 def report_phase(
-    phase: Phase,  # the matrix whose cells are compared
+    phase: Phase,  # the phase; its matrix's cells are reported, with every other cell of the phase that has results
     *,
     n_boot: int = 1000,  # bootstrap replicates
     method: str = "holm",  # multiplicity adjustment: "holm" or "bh"
     ctx: RunContext | None = None,  # the project
 ) -> dict:
-    "`write_study_report` of the phase's cells, with the own-HPO twins of borrowed cells where the phase tunes them."
-    own = {c.experiment: phase.cell(c.task, c.horizon, c.timescale, own=True).experiment for c in phase.cells() if c.task in BORROWED}
-    cells = [c.experiment for c in phase.cells()]
-    return write_study_report(phase.name, cells, own if phase.own_hpo else None, n_boot=n_boot, method=method, ctx=ctx)
+    """`write_study_report` of the phase: the cells of this matrix and those earlier runs of the phase left in outputs/results (a
+    phase grows over several runs), each borrowed cell against its own-HPO twin where one was trained."""
+    results, own_prefix = (ctx or RunContext()).root / "outputs" / "results", f"{phase.name}_own_"
+    found = sorted(p.name for p in results.glob(f"{phase.name}_*") if p.is_dir() and parse_cell_name(p.name))
+    cells = list(dict.fromkeys([c.experiment for c in phase.cells()] + [e for e in found if not e.startswith(own_prefix)]))
+    own = {e: t for e in cells if (t := own_prefix + e.removeprefix(f"{phase.name}_")) in found}
+    return write_study_report(phase.name, cells, own, n_boot=n_boot, method=method, ctx=ctx)
 
 # %% ../nbs/21_experiments.ipynb #84c2cb17
 def _generate_scripts(phase: Phase, study: StudySettings, root: Path):
@@ -431,7 +434,7 @@ def _list(phase: Phase, costs: list[dict]):
         )
     total = {k: sum(c["param_steps"] for c in costs if c["kind"] == k) for k in ("hpo", "train")}
     print(
-        f"{len(phase.cells())} cells; {sum(c['kind'] == 'hpo' for c in costs)} HPO runs (at most {total['hpo']:.2e} parameters x steps), "
+        f"{len(phase.cells())} cell(s); {sum(c['kind'] == 'hpo' for c in costs)} HPO runs (at most {total['hpo']:.2e} parameters x steps), "
         f"{sum(c['kind'] == 'train' for c in costs)} training runs ({total['train']:.2e})"
     )
 

@@ -23,7 +23,8 @@ def decoy(tmp_path_factory):
     assert not any(d.iterdir()), sorted(map(str, d.rglob("*")))
 
 
-def cli(project, *args, decoy=None):
+def cli(project, *args, decoy=None, rc=0):
+    "Run fints-experiments on `project`; its stdout, or its stderr where it is expected to fail with exit code `rc`."
     p = subprocess.run(
         [bin_path("fints-experiments"), *args, "--root", str(project)],
         cwd=project,
@@ -31,8 +32,8 @@ def cli(project, *args, decoy=None):
         text=True,
         env={**os.environ, "FINTS_ROOT": str(decoy or project), "WANDB_MODE": "disabled"},
     )
-    assert p.returncode == 0, p.stderr[-3000:]
-    return p.stdout
+    assert p.returncode == rc, p.stderr[-3000:]
+    return p.stderr if rc else p.stdout
 
 
 def test_phase6a_matrix():
@@ -66,6 +67,8 @@ def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
     # another horizon is another cell: nothing of horizon 1 is taken for it
     other = cli(project, "run", *args, "--horizons", "3", "--dry-run")
     assert other.count("would run") == 5 and "skipped" not in other and "threshold_1pct_h3" in other
+    priced = cli(project, "run", *args, "--own-hpo", "--dry-run")  # threshold_2pct tuned on its own too: 2 more runs, the rest finished
+    assert priced.count("would run") == 2 and priced.count("phase6a_own_daily_threshold_2pct_h1_30K") == 2
 
     gen = cli(project, "generate", *args)
     scripts = [l for l in gen.split() if l.endswith(".py")]
@@ -103,7 +106,7 @@ def test_list_prices_the_matrix(project):
         "1",
     )
     assert out.count("hpo ") == 4 and out.count("train ") == 8 and "daily_threshold_1pct_h3_30K_seed1" in out
-    assert "2 cells; 4 HPO runs (at most" in out and "N x steps" in out
+    assert "2 cell(s); 4 HPO runs (at most" in out and "N x steps" in out
 
 
 def test_results_of_another_cell_are_refused(project):
@@ -131,24 +134,5 @@ def test_results_of_another_cell_are_refused(project):
     h3.parent.mkdir(parents=True)
     rec = json.loads(h1.read_text())
     h3.write_text(json.dumps({**rec, "experiment": "demo_daily_threshold_1pct_h3"}))
-    p = subprocess.run(
-        [
-            bin_path("fints-experiments"),
-            "report",
-            "--phase",
-            "demo",
-            "--budgets",
-            "30K",
-            "--tasks",
-            "threshold_1pct",
-            "--horizons",
-            "1",
-            "3",
-            "--root",
-            str(project),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "FINTS_ROOT": str(project)},
-    )
-    assert p.returncode == 2 and f"{h3}: holds the results of {{'task': 'threshold_1pct', 'horizon': 1, 'timescale': 'daily'}}" in p.stderr
+    err = cli(project, "report", "--phase", "demo", "--budgets", "30K", "--tasks", "threshold_1pct", "--horizons", "1", "3", rc=2)
+    assert f"{h3}: holds the results of {{'task': 'threshold_1pct', 'horizon': 1, 'timescale': 'daily'}}" in err
