@@ -1,6 +1,6 @@
 "HPO end to end: the CLI with W&B and MLflow, a study killed mid-trial, two workers on PostgreSQL, pruning."
 
-import glob, importlib.util, json, os, pwd, shutil, signal, socket, subprocess, sys, tempfile, time
+import glob, importlib.util, json, os, pwd, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import optuna
@@ -294,6 +294,15 @@ def test_fresh_is_refused_while_a_live_worker_runs_a_trial(project):
         worker.communicate()
 
 
+def _running_trials(db) -> int:
+    "Trials the SQLite study file `db` records as running; 0 while it or its tables do not exist yet."
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
+            return con.execute("SELECT count(*) FROM trials WHERE state = 'RUNNING'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
 def test_ctrl_c_ends_a_command_in_one_line(project):
     proc = subprocess.Popen(
         [bin_path("fints-hpo"), "--config", CONFIG, "--budget", "30K", "--n-trials", "20", *QUIET],
@@ -303,10 +312,10 @@ def test_ctrl_c_ends_a_command_in_one_line(project):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 240
-    while time.time() < deadline and not (project / "outputs/hpo/optuna.db").exists():
+    deadline, db = time.time() + 240, project / "outputs/hpo/optuna.db"
+    while time.time() < deadline and not _running_trials(db):  # Ctrl-C inside a trial, not while the study is being set up
         time.sleep(0.2)
-    time.sleep(2)  # inside a trial
+    time.sleep(1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "fints-hpo: interrupted" in err and "Traceback" not in err, err[-2000:]
