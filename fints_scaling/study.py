@@ -253,8 +253,18 @@ def equal_skill_false_alarms(
             seeds = np.stack([window_losses(y, 1 / (1 + np.exp(-(x[:n] - 1 + rng.normal(0, 0.1, n))))) for _ in range(3)])
             base = dict(majority=window_losses(y, np.full(n, y[: n // 2].mean())), logistic=window_losses(y, p))
             budget = dict(budget="30K", params=30_000, seeds=[0, 1, 2], losses=seeds, val_loss=0.5, auc=0.6)
-            cells.append(dict(experiment=name, task="threshold_1pct", horizon=1 if name == "a" else 3, timescale="daily", judged=True,
-                              days=days[:n], budgets=[budget], **base))
+            cells.append(
+                dict(
+                    experiment=name,
+                    task="threshold_1pct",
+                    horizon=1 if name == "a" else 3,
+                    timescale="daily",
+                    judged=True,
+                    days=days[:n],
+                    budgets=[budget],
+                    **base,
+                )
+            )
         pair = next(t for t in study_tests(cells, n_boot=n_boot, seed=k, level=level)["tests"] if t["family"] == "horizon")
         alarms += pair["p"] < 1 - level
     return {"false_alarm_rate": alarms / n_studies, "n_studies": n_studies, "level": level}
@@ -333,7 +343,9 @@ def study_summary(
             "None survives: no budget of any cell has skill distinguishable from the climatological forecast, and no two cells, "
             "budgets or parameter choices are distinguishable, at these sample sizes."
         )
-    elif (across := [t for t in tests if t["family"] in ("horizon", "timescale", "task", "alpha")]) and not any(t["survives"] for t in across):
+    elif (across := [t for t in tests if t["family"] in ("horizon", "timescale", "task", "alpha")]) and not any(
+        t["survives"] for t in across
+    ):
         parts.append("No two cells are distinguishable after adjustment.")
     if small:
         parts.append("Not judged, and left out of every comparison: " + "; ".join(small) + ".")
