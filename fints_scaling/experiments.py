@@ -406,10 +406,11 @@ def report_phase(
 ) -> dict:
     """`write_study_report` of the phase: the cells of this matrix and those earlier runs of the phase left in outputs/results (a
     phase grows over several runs), each borrowed cell against its own-HPO twin where one was trained."""
-    results, own_prefix = (ctx or RunContext()).root / "outputs" / "results", f"{phase.name}_own_"
-    found = sorted(p.name for p in results.glob(f"{phase.name}_*") if p.is_dir() and parse_cell_name(p.name))
-    cells = list(dict.fromkeys([c.experiment for c in phase.cells()] + [e for e in found if not e.startswith(own_prefix)]))
-    own = {e: t for e in cells if (t := own_prefix + e.removeprefix(f"{phase.name}_")) in found}
+    results = (ctx or RunContext()).root / "outputs" / "results"
+    found = {p.name: cell for p in results.glob(f"{phase.name}_*") if p.is_dir() and (cell := parse_cell_name(p.name))}
+    twin = {e: phase.cell(**cell, own=True).experiment for e, cell in found.items()}
+    cells = list(dict.fromkeys([c.experiment for c in phase.cells()] + sorted(set(found) - set(twin.values()))))
+    own = {e: twin[e] for e in cells if twin.get(e) in found}
     return write_study_report(phase.name, cells, own, n_boot=n_boot, method=method, ctx=ctx)
 
 # %% ../nbs/21_experiments.ipynb #84c2cb17
