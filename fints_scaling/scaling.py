@@ -10,7 +10,7 @@ import itertools, json, logging, math, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
 from .config import parse_cell_name
 from .splits import too_small_to_judge
 from .context import RunContext
@@ -20,7 +20,7 @@ from .tracking import flatten
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'HUBER_DELTA', 'FIT_OPTIONS', 'RESULT_COLUMNS', 'BASELINES', 'fit_power_law', 'interpret_alpha',
+__all__ = ['log', 'HUBER_DELTA', 'FIT_TOLERANCE', 'RESULT_COLUMNS', 'BASELINES', 'fit_power_law', 'interpret_alpha',
            'percentile_interval', 'points_needed', 'fit_saturating_law', 'fit_joint_law', 'saturating_curve',
            'moving_blocks', 'block_length', 'calendar_bootstrap', 'bootstrap_curves', 'window_losses',
            'saturating_coverage', 'result_row', 'results_problem', 'read_json_files', 'check_results_cell',
@@ -52,51 +52,82 @@ def interpret_alpha(alpha: float) -> str:
 HUBER_DELTA = 1e-3
 
 
-FIT_OPTIONS = dict(ftol=1e-15, gtol=1e-12, maxiter=5000)  # L-BFGS-B stops on the fit, not on SciPy's loose defaults
+FIT_TOLERANCE = 1e-13  # a fit stops when a step lowers the objective by less than this share of it
 
 
-def _lse_objective(theta, logx, logL, delta=HUBER_DELTA):
-    "Huber loss of LSE(e, a_k - alpha_k log x_k) - log L and its gradient; theta = [e, a_1, alpha_1, a_2, alpha_2, ...]."
-    k = logx.shape[0]
-    terms = np.vstack([np.full(logL.shape, theta[0])] + [theta[1 + 2 * i] - theta[2 + 2 * i] * logx[i] for i in range(k)])
-    m = terms.max(0)
-    w = np.exp(terms - m)
-    s = w.sum(0)
-    pred, w = m + np.log(s), w / s
-    r = pred - logL
+def _huber(r, delta=HUBER_DELTA):
+    "Huber loss of residuals `r`, summed over the last axis."
     ar = np.abs(r)
-    loss = np.where(ar <= delta, 0.5 * r**2, delta * (ar - 0.5 * delta)).sum()
-    psi = np.clip(r, -delta, delta)
-    grad = [np.dot(psi, w[0])]
-    for i in range(k):
-        grad += [np.dot(psi, w[1 + i]), -np.dot(psi, w[1 + i] * logx[i])]
-    return loss, np.array(grad)
+    return np.where(ar <= delta, 0.5 * r**2, delta * (ar - 0.5 * delta)).sum(-1)
 
 
-def _grid_losses(starts, logx, logL, delta=HUBER_DELTA):
-    "Objective at many starts at once: starts [S, P] -> [S]."
-    k = logx.shape[0]
-    terms = np.stack(
-        [np.repeat(starts[:, :1], len(logL), 1)]
-        + [starts[:, 1 + 2 * i, None] - starts[:, 2 + 2 * i, None] * logx[i][None] for i in range(k)],
+def _lse_predict(theta, logx):
+    """log L = LSE(e, a_k - alpha_k log x_k) [B, n] and the softmax weights of its terms [B, k + 1, n] at thetas [B, P] =
+    [e, a_1, alpha_1, a_2, alpha_2, ...]; logx [B or 1, k, n]."""
+    k = logx.shape[1]
+    terms = np.concatenate(
+        [np.broadcast_to(theta[:, :1, None], (len(theta), 1, logx.shape[2]))]
+        + [theta[:, 1 + 2 * i, None, None] - theta[:, 2 + 2 * i, None, None] * logx[:, i : i + 1] for i in range(k)],
         1,
-    )  # [S, T, n]
-    pred = np.logaddexp.reduce(terms, axis=1)
-    ar = np.abs(pred - logL[None])
-    return np.where(ar <= delta, 0.5 * ar**2, delta * (ar - 0.5 * delta)).sum(1)
+    )
+    m = terms.max(1, keepdims=True)
+    w = np.exp(terms - m)
+    s = w.sum(1, keepdims=True)
+    return (m + np.log(s))[:, 0], w / s
 
 
-def _fit_lse(logx, logL, starts, bounds, n_best=8, extra=None, delta=HUBER_DELTA):
-    "Best L-BFGS-B fit from the `n_best` grid starts with the lowest objective (and any `extra` starts): (theta, loss)."
-    s = starts[np.argsort(_grid_losses(starts, logx, logL, delta))[:n_best]]
+def _lse_fit_terms(theta, logx, logL, delta=HUBER_DELTA):
+    "Huber loss [B] of the log residuals, the residuals [B, n] and their Jacobian [B, n, P] at thetas [B, P]; logx [B or 1, k, n]."
+    pred, w = _lse_predict(theta, logx)
+    r = pred - logL
+    cols = [w[:, 0]] + [c for i in range(logx.shape[1]) for c in (w[:, 1 + i], -w[:, 1 + i] * logx[:, i])]
+    return _huber(r, delta), r, np.stack(cols, -1)
+
+# %% ../nbs/18_scaling.ipynb #d6641355
+def _levenberg_marquardt(theta, logx, logL, bounds, delta=HUBER_DELTA, max_iter=1000):
+    """Minimise the Huber objective of B problems at once from `theta` [B, P]: Levenberg-Marquardt steps on the iteratively
+    reweighted least squares of the Huber loss, projected into `bounds`; a step is kept only where it lowers that problem's loss."""
+    lo, hi = np.array(bounds, float).T
+    theta, P = np.array(theta, float), theta.shape[1]
+    loss, r, J = _lse_fit_terms(theta, logx, logL, delta)
+    lam, active = np.full(len(theta), 1e-3), np.ones(len(theta), bool)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        a = np.flatnonzero(active)
+        x = logx[a] if len(logx) > 1 else logx
+        ar = np.abs(r[a])
+        wt = np.where(ar > delta, delta / np.maximum(ar, delta), 1.0)  # psi(r) / r of the Huber loss
+        Jt = J[a].transpose(0, 2, 1)
+        A = Jt @ (J[a] * wt[..., None])
+        g = (Jt @ np.clip(r[a], -delta, delta)[..., None])[..., 0]
+        damp = lam[a, None] * (np.diagonal(A, axis1=1, axis2=2) + 1e-12)
+        step = -np.linalg.solve(A + damp[:, :, None] * np.eye(P), g[..., None])[..., 0]
+        t2 = np.clip(theta[a] + step, lo, hi)
+        l2, r2, J2 = _lse_fit_terms(t2, x, logL[a], delta)
+        ok = l2 < loss[a]
+        done = (ok & (loss[a] - l2 <= FIT_TOLERANCE * loss[a])) | (~ok & (lam[a] > 1e10))
+        theta[a[ok]], loss[a[ok]], r[a[ok]], J[a[ok]] = t2[ok], l2[ok], r2[ok], J2[ok]
+        lam[a] = np.where(ok, lam[a] / 3, lam[a] * 4)
+        active[a[done]] = False
+    return theta, loss
+
+# %% ../nbs/18_scaling.ipynb #73a157e9
+def _fit_lse(logx, logL, starts, bounds, n_best=8, extra=None, points=None, delta=HUBER_DELTA):
+    """Best fits (theta [B, P], loss [B]) of B problems at once: problem b fits `logL[b]` at the points `points[b]` of logx [k, n]
+    (all of them, in order, when `points` is None), from its `n_best` grid starts of lowest objective and its row of `extra`."""
+    points = np.broadcast_to(np.arange(logx.shape[1]), logL.shape) if points is None else np.asarray(points)
+    pred = _lse_predict(starts, logx[None])[0]  # [starts, n]: once, since every problem's points are among the n
+    grid = np.stack([_huber(pred[:, i] - y, delta) for i, y in zip(points, logL)])
+    x0 = starts[np.argsort(grid, 1)[:, :n_best]]  # [B, n_best, P]
     if extra is not None:
-        s = np.vstack([extra, s])
-    fits = [
-        optimize.minimize(_lse_objective, x0, args=(logx, logL, delta), jac=True, method="L-BFGS-B", bounds=bounds, options=FIT_OPTIONS)
-        for x0 in s
-    ]
-    best = min(fits, key=lambda r: r.fun)
-    return best.x, best.fun
+        x0 = np.concatenate([np.asarray(extra, float)[:, None], x0], 1)
+    B, S = x0.shape[:2]
+    theta, loss = _levenberg_marquardt(
+        x0.reshape(B * S, -1), np.repeat(logx[:, points].transpose(1, 0, 2), S, 0), np.repeat(logL, S, 0), bounds, delta
+    )
+    best = loss.reshape(B, S).argmin(1)
+    return theta.reshape(B, S, -1)[np.arange(B), best], loss.reshape(B, S)[np.arange(B), best]
 
 # %% ../nbs/18_scaling.ipynb #cea78919
 def percentile_interval(
@@ -129,7 +160,7 @@ def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, leve
             "reason": f"{n_distinct} distinct points for {len(names)} parameters: not identifiable (a law with k parameters needs k + 2)",
         }
     starts = np.array(list(itertools.product(*grid)), float)
-    theta, loss = _fit_lse(logx, np.log(L), starts, bounds)
+    theta, loss = (v[0] for v in _fit_lse(logx, np.log(L)[None], starts, bounds))
     if np.isclose(starts, theta, rtol=0, atol=1e-6).all(1).any():
         return {**out, "identifiable": False, "reason": "the fit did not leave its start grid: not identifiable from these points"}
     if on_bound := [n for n, t, (lo, hi) in zip(names, theta, bounds) if min(t - lo, hi - t) < 1e-6]:
@@ -137,11 +168,12 @@ def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, leve
     base, rng = dict(out), np.random.default_rng(seed)
     out.update(_natural(names, theta), huber_loss=float(loss), identifiable=True)
     if replicates is not None:
-        samples = [(logx, np.log(r)) for r in np.asarray(replicates, float)]
+        logL, points = np.log(np.asarray(replicates, float)), None
     else:
-        samples = [(logx[:, i], np.log(L[i])) for i in rng.integers(0, len(L), (n_boot, len(L)))]
-    if samples:
-        raw = np.array([_fit_lse(x, y, starts, bounds, n_best=2, extra=theta[None])[0] for x, y in samples])
+        points = rng.integers(0, len(L), (n_boot, len(L)))
+        logL = np.log(L)[points]
+    if len(logL):
+        raw = _fit_lse(logx, logL, starts, bounds, n_best=2, extra=np.repeat(theta[None], len(logL), 0), points=points)[0]
         lo, hi = np.percentile(raw, [50 * (1 - level), 50 * (1 + level)], axis=0)
         if reach := [n for n, a, b, (bl, bh) in zip(names, lo, hi, bounds) if min(a - bl, bh - b) < 1e-3]:
             return {
@@ -151,7 +183,7 @@ def _law(logx, L, names, grid, bounds, replicates=None, n_boot=200, seed=0, leve
             }
         boot = np.array([list(_natural(names, t).values()) for t in raw])
         out["ci"] = {n: percentile_interval(boot[:, j], level) for j, n in enumerate(names)}
-        out["ci_level"], out["n_boot"] = level, len(samples)
+        out["ci_level"], out["n_boot"] = level, len(logL)
     return out
 
 
@@ -163,7 +195,7 @@ def fit_saturating_law(
     level: float = 0.95,  # the intervals' level
     replicates=None,  # bootstrap replicates of L to refit instead (rows of the same length as L)
 ) -> dict:
-    "E, A, alpha of L = E + A / N^alpha (Huber on log residuals, L-BFGS from a grid), with bootstrap intervals."
+    "E, A, alpha of L = E + A / N^alpha (Huber on log residuals, minimised from a grid), with bootstrap intervals."
     grid = (np.linspace(-3, 1, 5), np.linspace(0, 25, 6), np.linspace(0, 2, 5))
     return _law(
         np.log(np.asarray(N, float))[None], L, ("E", "A", "alpha"), grid, [(-20, 10), (-20, 60), (0, 5)], replicates, n_boot, seed, level
