@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/device.html.md""
 
 # %% ../nbs/foundations/10_device.ipynb #534e870e
 from __future__ import annotations
-import glob, logging, re, shutil, subprocess, time
+import functools, glob, logging, math, platform, re, shutil, subprocess, time
 from dataclasses import dataclass
 from typing import Callable
 import torch
@@ -17,9 +17,10 @@ from .context import RunContext
 log = logging.getLogger("fints_scaling")
 
 # %% auto #0
-__all__ = ['log', 'DEVICES', 'PROVIDERS', 'choose_device', 'amp_dtype', 'nvml_temperature', 'nvidia_smi_temperature',
-           'linux_thermal_temperature', 'powermetrics_temperature', 'Reading', 'read_temperature', 'ThermalStop',
-           'ThermalGuard', 'find_batch_size']
+__all__ = ['log', 'DEVICES', 'PROVIDERS', 'PEAK_TFLOPS', 'choose_device', 'amp_dtype', 'nvml_temperature',
+           'nvidia_smi_temperature', 'linux_thermal_temperature', 'powermetrics_temperature', 'Reading',
+           'read_temperature', 'ThermalStop', 'ThermalGuard', 'device_name', 'matmul_peak', 'peak_flops',
+           'find_batch_size']
 
 # %% ../nbs/foundations/10_device.ipynb #1debb842
 DEVICES = ("auto", "mps", "cuda", "cpu")
@@ -186,6 +187,73 @@ class ThermalGuard:
             self.sleep(self.pause_seconds)
             paused += self.pause_seconds
             r = read_temperature(self.providers)
+
+# %% ../nbs/foundations/10_device.ipynb #c7feb1fc
+PEAK_TFLOPS = {  # dense TFLOP/s (bf16 or fp16 tensor cores, fp32) from vendor datasheets; Apple: GPU fp32, approximate
+    "H200": (989.0, 67.0),
+    "H100 PCIe": (756.0, 51.0),
+    "H100": (989.0, 67.0),
+    "A100": (312.0, 19.5),
+    "L40S": (362.0, 91.6),
+    "L4": (121.0, 30.3),
+    "RTX 4090": (165.2, 82.6),
+    "RTX 3090": (71.0, 35.6),
+    "V100": (125.0, 15.7),
+    "T4": (65.0, 8.1),
+    "Apple M1 Ultra": (21.0, 21.0),
+    "Apple M1 Max": (10.4, 10.4),
+    "Apple M1 Pro": (5.2, 5.2),
+    "Apple M1": (2.6, 2.6),
+    "Apple M2 Ultra": (27.2, 27.2),
+    "Apple M2 Max": (13.6, 13.6),
+    "Apple M2 Pro": (6.8, 6.8),
+    "Apple M2": (3.6, 3.6),
+    "Apple M3 Max": (16.4, 16.4),
+    "Apple M3 Pro": (7.4, 7.4),
+    "Apple M3": (4.1, 4.1),
+}
+
+
+def device_name(device: torch.device) -> str:
+    "The chip's name: the CUDA device's, the Mac's brand string on MPS, the CPU's model name."
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True).stdout.strip()
+        return out or "Apple silicon"
+    return next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor() or "CPU")
+
+# %% ../nbs/foundations/10_device.ipynb #57bee1ef
+@functools.cache
+def matmul_peak(
+    device: torch.device,  # where to measure
+    dtype: torch.dtype = torch.float32,  # the matrices' type
+    n: int = 1024,  # the matrices' size
+    repeats: int = 5,  # products timed; the fastest counts
+) -> float:
+    "FLOP/s of the fastest of `repeats` n x n matrix products on `device` (measured once per process)."
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    sync = getattr(torch, device.type).synchronize if device.type in ("cuda", "mps") else lambda: None
+    best = math.inf
+    for _ in range(repeats + 1):  # the first one warms up
+        sync()
+        t0 = time.perf_counter()
+        a @ b
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def peak_flops(
+    device: torch.device,  # where the run trains
+    dtype: torch.dtype | None = None,  # its autocast dtype (None: float32)
+    name: str | None = None,  # the chip's name (None: `device_name(device)`)
+) -> tuple[float, str]:
+    "The device's peak FLOP/s for `dtype` and where it comes from: the `PEAK_TFLOPS` entry of its name, else `matmul_peak`."
+    name = name or device_name(device)
+    if device.type != "cpu" and (key := next((k for k in PEAK_TFLOPS if k.lower() in name.lower()), None)):
+        return PEAK_TFLOPS[key][dtype is None] * 1e12, f"datasheet: {key}, {'fp32' if dtype is None else 'bf16/fp16 dense'}"
+    return matmul_peak(device, dtype or torch.float32), f"measured: {name}, {dtype or torch.float32} matmul".replace("torch.", "")
 
 # %% ../nbs/foundations/10_device.ipynb #6e10fc99
 def find_batch_size(

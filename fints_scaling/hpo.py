@@ -33,8 +33,8 @@ log = logging.getLogger("fints_scaling")
 # %% auto #0
 __all__ = ['log', 'CONNECT_TIMEOUT', 'FINISHED', 'check_search_space', 'load_search_space', 'cap_epochs', 'suggest',
            'default_storage', 'make_storage', 'StudySettings', 'startup_trials', 'make_pruner', 'sampler_seed',
-           'TrialSeededSampler', 'create_study', 'Objective', 'create_objective', 'hpo_best_path', 'save_best_params',
-           'claim_lock', 'optimize', 'run_hpo', 'run_worker', 'hpo_cli']
+           'TrialSeededSampler', 'create_study', 'Objective', 'create_objective', 'hpo_best_path', 'study_compute',
+           'save_best_params', 'claim_lock', 'optimize', 'run_hpo', 'run_worker', 'hpo_cli']
 
 # %% ../nbs/16_hpo.ipynb #d7ee8913
 _TYPES = {"log_uniform": ("low", "high"), "uniform": ("low", "high"), "int": ("low", "high", "step"), "categorical": ("choices",)}
@@ -307,6 +307,13 @@ def create_study(
     )
 
 # %% ../nbs/16_hpo.ipynb #9f7dfe8f
+def _set_compute(trial: optuna.Trial, trainer: Trainer):
+    "Record the trial's training FLOPs and seconds, pruned or not: the study's compute is the sum over every trial that ran."
+    c = trainer.compute()
+    trial.set_user_attr("train_flops", c["train_flops"])
+    trial.set_user_attr("train_seconds", c["train_seconds"])
+
+
 def _train_trial(trial: optuna.Trial, hp: Hyperparameters, objective: Objective) -> dict:
     "Train the trial's model on the HPO subset, reporting val loss per epoch to the pruner; the trainer's record."
     cfg, ctx, seed = objective.data.config, objective.ctx, objective.data.config.model_seed + trial.number
@@ -334,12 +341,15 @@ def _train_trial(trial: optuna.Trial, hp: Hyperparameters, objective: Objective)
         try:
             rec = trainer.fit()
         except optuna.TrialPruned:
+            _set_compute(trial, trainer)
             tracker.log_summary({"state": "pruned", "epochs": trainer.epoch})
             raise
         except Diverged as e:  # a corner of the search space where training blows up: pruned with its reason, and the study goes on
             trial.set_user_attr("diverged", str(e))
+            _set_compute(trial, trainer)
             tracker.log_summary({"state": "diverged", "epochs": trainer.epoch})
             raise optuna.TrialPruned(str(e)) from None
+        _set_compute(trial, trainer)
         tracker.log_summary({"best_val_loss": rec["best_val_loss"], "best_epoch": rec["best_epoch"], "epochs": rec["epochs"]})
     return rec
 
@@ -390,7 +400,17 @@ def hpo_best_path(
     "outputs/hpo/{experiment}/{budget}_best.json."
     return Path(root) / "outputs" / "hpo" / experiment_name / f"{budget}_best.json"
 
+# %% ../nbs/16_hpo.ipynb #8045af0a
+def study_compute(study: optuna.Study) -> dict:
+    "Training FLOPs and seconds summed over the study's trials that ran, pruned ones too: what tuning a budget cost."
+    ran = [t for t in study.get_trials(deepcopy=False) if "train_flops" in t.user_attrs]
+    return dict(
+        train_flops=float(sum(t.user_attrs["train_flops"] for t in ran)),
+        train_seconds=round(sum(t.user_attrs["train_seconds"] for t in ran), 3),
+        trials_counted=len(ran),
+    )
 
+# %% ../nbs/16_hpo.ipynb #17ed2a24
 def save_best_params(
     study: optuna.Study,  # a study with at least one completed trial
     experiment_name: str,  # the experiment it tuned
@@ -423,6 +443,7 @@ def save_best_params(
             for k in ("best_epoch", "converged", "batch_size_effective", "warmup_steps_effective", "worker", "sampler_seed")
         },
         total_time_seconds=round(sum(times), 1),
+        compute=study_compute(study),
         timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         study_name=study.study_name,
         optuna_version=optuna.__version__,

@@ -6,19 +6,21 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/model.html.md"""
 
 # %% ../nbs/foundations/08_model.ipynb #1ebf13de
 from __future__ import annotations
-import math, re
+import functools, math, re
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 import yaml
 from .storage import atomic_path
 
 # %% auto #0
 __all__ = ['CHANNEL_MODES', 'BUDGETS', 'DEFAULT_BUDGET', 'TOLERANCE', 'MAX_LAYERS', 'PatchTSTConfig', 'EncoderLayer', 'PatchTST',
            'count_parameters', 'build_model', 'n_parameters', 'n_embedding_parameters', 'parse_budget',
-           'canonical_budget', 'resolve_budget', 'model_config_path', 'write_model_config', 'model_config']
+           'canonical_budget', 'resolve_budget', 'model_config_path', 'write_model_config', 'model_config',
+           'tokens_per_sample', 'flops_per_sample']
 
 # %% ../nbs/foundations/08_model.ipynb #cfdf6a22
 CHANNEL_MODES = ("mixing", "independent")
@@ -276,3 +278,23 @@ def model_config(
                 raise ValueError(f"{path} no longer matches resolve_budget({budget!r}); regenerate it with write_model_config")
             return replace(cfg, dropout=dropout)
     return resolve_budget(budget, n_features, context_length, channel_mode, dropout=dropout)
+
+# %% ../nbs/foundations/08_model.ipynb #2627e979
+def tokens_per_sample(cfg: PatchTSTConfig) -> int:
+    "Patch tokens one window becomes: `n_patches`, times the features when channels are independent."
+    return cfg.n_patches * (cfg.n_features if cfg.channel_mode == "independent" else 1)
+
+
+@functools.cache
+def flops_per_sample(cfg: PatchTSTConfig) -> dict:
+    "Forward and backward FLOPs of one training sample of `PatchTST(cfg)` (FlopCounterMode on the meta device) and 6·N·tokens."
+    model, x = build_model(cfg, "meta").train(), torch.empty(8, cfg.context_length, cfg.n_features, device="meta")
+    with FlopCounterMode(display=False) as fwd:
+        y = model(x).sum()
+    with FlopCounterMode(display=False) as bwd:
+        y.backward()
+    return dict(
+        forward=fwd.get_total_flops() / 8,
+        backward=bwd.get_total_flops() / 8,
+        six_n_tokens=6 * count_parameters(model) * tokens_per_sample(cfg),
+    )

@@ -19,8 +19,8 @@ from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss
 from tqdm.auto import tqdm
 from .checks import InvalidSetting, check_fields
 from .context import RunContext
-from .device import ThermalGuard, amp_dtype
-from .model import PatchTST
+from .device import ThermalGuard, amp_dtype, peak_flops
+from .model import PatchTST, flops_per_sample
 from .storage import atomic_path
 from .tracking import Tracker
 from .windows import TensorWindows
@@ -328,6 +328,7 @@ def train_epoch(self: Trainer) -> dict:
         total += value * len(yb)
         n += len(yb)
         self._emit("batch_end", epoch=self.epoch, step=step, loss=value)
+    train_seconds = time.perf_counter() - t0
     val = self.evaluate(self.w.val)
     seconds = time.perf_counter() - t0
     return dict(
@@ -337,7 +338,8 @@ def train_epoch(self: Trainer) -> dict:
         val_auc=val["auc"],
         lr=self.sched.get_last_lr()[0],
         seconds=seconds,
-        samples_per_second=n / seconds,
+        train_seconds=train_seconds,
+        samples_per_second=n / train_seconds,
     )
 
 # %% ../nbs/foundations/12_trainer.ipynb #eca478b3
@@ -381,6 +383,32 @@ def restore_best(self: Trainer):
     elif self._best_state is not None:
         self.model.load_state_dict(self._best_state)
 
+# %% ../nbs/foundations/12_trainer.ipynb #5a2a6ec2
+@patch
+def compute(self: Trainer) -> dict:
+    """The run's training compute so far: FLOPs (`flops_per_sample` times the samples trained on) with 6·N·tokens beside them,
+    time in the training passes, throughput, and the share of the device's peak (`peak_flops`) achieved."""
+    per, epochs = flops_per_sample(self.model.cfg), len(self.history)
+    samples, seconds = epochs * len(self.train_idx), sum(r.get("train_seconds", r["seconds"]) for r in self.history)
+    flops, achieved = (per["forward"] + per["backward"]) * samples, None
+    peak, source = peak_flops(self.device, self.amp)
+    if seconds > 0:
+        achieved = flops / seconds
+    return dict(
+        train_flops=flops,
+        six_n_tokens_flops=per["six_n_tokens"] * samples,
+        forward_flops_per_sample=per["forward"],
+        backward_flops_per_sample=per["backward"],
+        samples=samples,
+        optimizer_steps=epochs * self.steps_per_epoch,
+        train_seconds=round(seconds, 3),
+        samples_per_second=samples / seconds if seconds > 0 else None,
+        achieved_flops_per_second=achieved,
+        peak_flops_per_second=peak,
+        peak_source=source,
+        peak_share=achieved / peak if achieved else None,
+    )
+
 # %% ../nbs/foundations/12_trainer.ipynb #44a09694
 @patch
 def fit(self: Trainer) -> dict:
@@ -411,5 +439,6 @@ def fit(self: Trainer) -> dict:
         steps_per_epoch=self.steps_per_epoch,
         warmup_steps_effective=self.warmup_steps,
         resumed_from_epoch=self.resumed_from,
+        compute=self.compute(),
         history=self.history,
     )
