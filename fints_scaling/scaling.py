@@ -24,8 +24,9 @@ __all__ = ['log', 'HUBER_DELTA', 'FIT_TOLERANCE', 'RESULT_COLUMNS', 'BASELINES',
            'percentile_interval', 'points_needed', 'fit_saturating_law', 'fit_joint_law', 'saturating_curve',
            'moving_blocks', 'block_length', 'calendar_bootstrap', 'bootstrap_curves', 'window_losses',
            'saturating_coverage', 'result_row', 'results_problem', 'read_json_files', 'check_results_cell',
-           'read_results', 'results_frame', 'load_experiment_results', 'scaling_analysis', 'scaling_verdict',
-           'plot_scaling_curve', 'generate_scaling_report', 'compare_scaling_across_tasks']
+           'read_results', 'results_frame', 'load_experiment_results', 'compute_frontier', 'isoflop_optimum',
+           'scaling_analysis', 'scaling_verdict', 'plot_scaling_curve', 'plot_loss_vs_compute',
+           'generate_scaling_report', 'compare_scaling_across_tasks']
 
 # %% ../nbs/18_scaling.ipynb #dd9a833b
 def fit_power_law(
@@ -331,6 +332,7 @@ RESULT_COLUMNS = [
     "train_fraction",
     "n_train",
     "train_days",
+    "train_flops",
     "train_loss",
     "val_loss",
     "test_loss",
@@ -371,6 +373,7 @@ def result_row(
         train_fraction=r.get("train_fraction", 1.0),
         n_train=r["samples"]["train"],
         train_days=r.get("train_days", np.nan),
+        train_flops=r.get("compute", {}).get("train_flops", np.nan),
         train_loss=m["train"]["loss"],
         val_loss=m["val"]["loss"],
         test_loss=m["test"]["loss"],
@@ -490,6 +493,86 @@ def load_experiment_results(
     "One row per results JSON (per model seed) of `experiment_name`, full-data runs unless `all_fractions`, sorted by parameters."
     return results_frame(_rows(read_results(experiment_name, results_dir)), budgets, all_fractions)
 
+# %% ../nbs/18_scaling.ipynb #11ea26a4
+def compute_frontier(
+    C,  # training FLOPs of each run
+    L,  # its loss
+) -> np.ndarray:
+    "Mask of the runs on the compute-efficient frontier: no other run reaches a lower loss with no more compute."
+    C, L = np.asarray(C, float), np.asarray(L, float)
+    order = np.lexsort((L, C))
+    best, on = np.inf, np.zeros(len(C), bool)
+    for i in order:
+        if L[i] < best:
+            on[i], best = True, L[i]
+    return on
+
+# %% ../nbs/18_scaling.ipynb #e01e79d6
+def _vertex(logN, L):
+    "log N at the minimum of the parabola through (logN, L), or None when it opens downwards or its minimum lies outside logN's range."
+    c2, c1, _ = np.polyfit(logN, L, 2)
+    v = -c1 / (2 * c2) if c2 > 0 else None
+    return v if v is not None and logN.min() < v < logN.max() else None
+
+
+def isoflop_optimum(
+    N,  # parameters of each run (or of each mean over seeds)
+    C,  # its training FLOPs
+    L,  # its test loss
+    replicates=None,  # bootstrap replicates of L [B, runs] for the intervals
+    band: float = 2.0,  # a band holds the cheapest run left and the runs within this factor of its compute
+    level: float = 0.95,  # the intervals' level
+) -> list[dict]:
+    "Hoffmann et al.'s approach 2: the compute-optimal N in each isoFLOP band, with its interval, or the reason it is not identifiable."
+    N, C, L = (np.asarray(v, float) for v in (N, C, L))
+    logN, logC, out = np.log(N), np.log(C), []
+    order, start = np.argsort(logC), 0
+    while start < len(order):  # a band: the cheapest run left and every run within `band` of its compute
+        stop = start + np.searchsorted(logC[order[start:]], logC[order[start]] + np.log(band), side="right")
+        m, start = np.isin(np.arange(len(C)), order[start:stop]), stop
+        row = {"compute": float(np.exp(logC[m].mean())), "runs": int(m.sum()), "sizes": int(len(set(N[m])))}
+        if row["sizes"] < points_needed(3):
+            out.append({**row, "identifiable": False, "reason": f"{row['sizes']} sizes in the band (a parabola needs {points_needed(3)})"})
+            continue
+        v = _vertex(logN[m], L[m])
+        if v is None:
+            out.append({**row, "identifiable": False, "reason": "the loss has no minimum inside the band's sizes"})
+            continue
+        row.update(identifiable=True, n_opt=float(np.exp(v)))
+        if replicates is not None:
+            vs = [_vertex(logN[m], r[m]) for r in np.asarray(replicates, float)]
+            inside = np.array([x for x in vs if x is not None])
+            if len(inside) < level * len(vs):
+                share = 1 - len(inside) / len(vs)
+                out.append({**row, "identifiable": False, "reason": f"{share:.0%} of the replicates have no minimum inside the band"})
+                continue
+            lo, hi = np.percentile(inside, [50 * (1 - level), 50 * (1 + level)])
+            row["n_opt_ci"] = [float(np.exp(lo)), float(np.exp(hi))]
+        out.append(row)
+    return out
+
+# %% ../nbs/18_scaling.ipynb #8b163e66
+def _compute_view(groups: list[tuple], obs: np.ndarray, reps: np.ndarray, level: float) -> dict:
+    "Test loss against training FLOPs of every (budget, data fraction) cell: the frontier and the isoFLOP optima."
+    if missing := [r["budget"] for _, runs in groups for r in runs if "compute" not in r]:
+        return {"available": False, "reason": f"{len(missing)} runs have no compute record (trained before FLOPs were recorded)"}
+    cells = list(range(len(groups)))
+    C = np.array([np.mean([r["compute"]["train_flops"] for r in groups[k][1]]) for k in cells])
+    N, L = np.array([groups[k][0][0] for k in cells], float), obs[cells]
+    on = compute_frontier(C, L)
+    points = [
+        {
+            "budget": groups[k][1][0]["budget"],
+            "params": int(N[k]),
+            "train_fraction": groups[k][0][1],
+            "train_flops": float(C[k]),
+            "test_loss": float(L[k]),
+            "frontier": bool(on[k]),
+        }
+        for k in cells
+    ]
+    return {"available": True, "points": points, "isoflop": isoflop_optimum(N, C, L, reps[:, cells], level=level)}
+
 # %% ../nbs/18_scaling.ipynb #093b0a16
 def _groups(records: list[tuple[Path, dict]]) -> tuple[list[tuple], dict]:
     "Runs with predictions grouped by (params, train_fraction), checked to share their test windows; the first run's predictions."
@@ -603,6 +686,7 @@ def scaling_analysis(
         out["saturating_law"] = fit_saturating_law(N, L, replicates=reps[:n_refits, full], level=level)
         if len({f for (_, f), _ in groups}) >= 2:
             out["joint_law"] = _joint_law(groups, obs, reps[:n_refits], level)
+    out["compute"] = _compute_view(groups, obs, reps[:n_refits], level)
     out["verdict"] = scaling_verdict(out, [p["budget"] for p in out["points"]], reps[:, full], obs[full], level)
     return out
 
@@ -766,6 +850,34 @@ def plot_scaling_curve(
         fig.savefig(output_path, dpi=120, bbox_inches="tight")
     return fig
 
+# %% ../nbs/18_scaling.ipynb #4f9b9041
+def plot_loss_vs_compute(
+    compute: dict,  # the `compute` entry of a `scaling_analysis`
+    output_path=None,  # save the figure here as PNG (None: do not save)
+    title: str | None = None,  # the panel's title
+    ax=None,  # draw into this axis (None: a new figure)
+):
+    "Test loss against training FLOPs: a point per budget and data fraction, coloured by size, and the compute-efficient frontier."
+    import matplotlib.pyplot as plt
+
+    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.2))
+    pts = pd.DataFrame(compute.get("points", []))
+    if len(pts):
+        sc = ax.scatter(pts.train_flops, pts.test_loss, c=np.log10(pts.params), cmap="viridis", s=18 + 30 * pts.train_fraction, zorder=3)
+        fig.colorbar(sc, ax=ax, label="log10 parameters")
+        front = pts[pts.frontier].sort_values("train_flops")
+        ax.step(front.train_flops, front.test_loss, where="post", color="tab:red", lw=1.2, label="compute-efficient frontier")
+        for r in pts.itertuples():
+            ax.annotate(r.budget + ("" if r.train_fraction == 1 else f" d{r.train_fraction:g}"), (r.train_flops, r.test_loss), fontsize=6)
+        ax.set_xscale("log")
+        ax.legend(fontsize=7)
+    ax.set(xlabel="training FLOPs", ylabel="test loss", title=title or "test loss against compute")
+    ax.grid(True, which="both", alpha=0.2)
+    if output_path:
+        Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(output_path, dpi=120, bbox_inches="tight")
+    return fig
+
 # %% ../nbs/18_scaling.ipynb #9356c972
 def generate_scaling_report(
     experiment_name: str,  # the experiment
@@ -794,6 +906,7 @@ def generate_scaling_report(
             if k in analysis
         },
         **{name: analysis[k] for name, k in (("saturating_fit", "saturating_law"), ("joint_fit", "joint_law")) if k in analysis},
+        "compute": analysis.get("compute"),
     }
     png = out_dir / f"{experiment_name}_scaling.png"
     fig = plot_scaling_curve(
@@ -803,10 +916,14 @@ def generate_scaling_report(
 
     plt.close(fig)
     report["figure"] = str(png)
+    if (analysis.get("compute") or {}).get("available"):
+        png = out_dir / f"{experiment_name}_compute.png"
+        plt.close(plot_loss_vs_compute(analysis["compute"], png, title=f"{experiment_name}: test loss against training FLOPs"))
+        report["compute_figure"] = str(png)
     write_json_atomic(report, out_dir / f"{experiment_name}_scaling.json")
     return report
 
-
+# %% ../nbs/18_scaling.ipynb #ec1cedd6
 def compare_scaling_across_tasks(
     tasks,  # experiments, one panel each
     output_path=None,  # save the figure here as PNG (None: do not save)
