@@ -20,7 +20,7 @@ log = logging.getLogger("fints_scaling")
 __all__ = ['log', 'DEVICES', 'PROVIDERS', 'PEAK_TFLOPS', 'choose_device', 'amp_dtype', 'nvml_temperature',
            'nvidia_smi_temperature', 'linux_thermal_temperature', 'powermetrics_temperature', 'Reading',
            'read_temperature', 'ThermalStop', 'ThermalGuard', 'device_name', 'matmul_peak', 'peak_flops',
-           'find_batch_size']
+           'find_batch_size', 'device_memory']
 
 # %% ../nbs/foundations/10_device.ipynb #1debb842
 DEVICES = ("auto", "mps", "cuda", "cpu")
@@ -42,11 +42,11 @@ def amp_dtype(
     device: torch.device,  # where the model runs
     enabled: bool = True,  # False: always float32
 ) -> torch.dtype | None:
-    "bf16 where `device` supports it under autocast, else None (float32)."
+    "bf16 where `device` supports it under autocast, fp16 on a CUDA card without bf16, else None (float32)."
     if not enabled or device.type == "cpu":
         return None
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.bfloat16 if torch.backends.mps.is_macos_or_newer(14, 0) else None  # MPS runs bf16 from macOS 14 (Sonoma)
 
 # %% ../nbs/foundations/10_device.ipynb #a75becbd
@@ -287,3 +287,12 @@ def find_batch_size(
     if ok is None:
         raise RuntimeError(f"even a batch of {start} does not fit on {device}")
     return ok
+
+# %% ../nbs/foundations/10_device.ipynb #acf0f02c
+def device_memory(device: torch.device) -> int | None:
+    "Bytes a run may fill on `device`: the CUDA card's total, MPS's recommended working set; None on the CPU (no plan needed)."
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == "mps":
+        return torch.mps.recommended_max_memory()
+    return None

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 from torch.utils.flop_counter import FlopCounterMode
 import yaml
 from .storage import atomic_path
@@ -20,7 +21,7 @@ from .storage import atomic_path
 __all__ = ['CHANNEL_MODES', 'BUDGETS', 'DEFAULT_BUDGET', 'TOLERANCE', 'MAX_LAYERS', 'PatchTSTConfig', 'EncoderLayer', 'PatchTST',
            'count_parameters', 'build_model', 'n_parameters', 'n_embedding_parameters', 'parse_budget',
            'canonical_budget', 'resolve_budget', 'model_config_path', 'write_model_config', 'model_config',
-           'tokens_per_sample', 'flops_per_sample']
+           'tokens_per_sample', 'flops_per_sample', 'activation_bytes', 'memory_plan', 'plan_batch']
 
 # %% ../nbs/foundations/08_model.ipynb #cfdf6a22
 CHANNEL_MODES = ("mixing", "independent")
@@ -94,9 +95,11 @@ class EncoderLayer(nn.Module):
         x = x + self.drop(self.proj(a.transpose(1, 2).reshape(B, N, D)))
         return x + self.drop(self.ffn(self.norm2(x)))
 
-
+# %% ../nbs/foundations/08_model.ipynb #e70ef307
 class PatchTST(nn.Module):
     "PatchTST binary classifier: `[batch, context, features]` to one logit per sample."
+
+    checkpointing = False  # True: encoder layers recompute their activations in the backward pass (less memory, more compute)
 
     def __init__(self, cfg: PatchTSTConfig):
         super().__init__()
@@ -125,7 +128,7 @@ class PatchTST(nn.Module):
         B = x.shape[0]
         h = self.drop(self.embed(self.patches(x)) + self.pos)
         for layer in self.layers:
-            h = layer(h)
+            h = checkpoint(layer, h, use_reentrant=False) if self.checkpointing and self.training else layer(h)
         return self.head(self.drop(self.norm(h).reshape(B, -1))).squeeze(-1)
 
 # %% ../nbs/foundations/08_model.ipynb #84bd9423
@@ -298,3 +301,71 @@ def flops_per_sample(cfg: PatchTSTConfig) -> dict:
         backward=bwd.get_total_flops() / 8,
         six_n_tokens=6 * count_parameters(model) * tokens_per_sample(cfg),
     )
+
+# %% ../nbs/foundations/08_model.ipynb #f613555a
+def _saved_bytes(cfg: PatchTSTConfig, batch: int, checkpointing: bool = False) -> int:
+    "Bytes autograd saves for the backward pass of a forward on `batch` windows, traced on the meta device."
+    model, total = build_model(cfg, "meta").train(), [0]
+    model.checkpointing = checkpointing
+
+    def pack(t):
+        total[0] += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(torch.empty(batch, cfg.context_length, cfg.n_features, device="meta"))
+    return total[0]
+
+
+@functools.cache
+def activation_bytes(
+    cfg: PatchTSTConfig,  # the architecture
+    checkpointing: bool = False,  # whether encoder layers recompute their activations in the backward pass
+) -> int:
+    "Activation bytes per sample of a training step (fp32): one layer's recomputed activations and every layer's input if checkpointing."
+    per = lambda c: _saved_bytes(c, 2) - _saved_bytes(c, 1)
+    one = replace(cfg, n_layers=1)
+    layer = per(replace(cfg, n_layers=2)) - per(one)
+    if not checkpointing:
+        return per(one) + (cfg.n_layers - 1) * layer
+    return per(one) + cfg.n_layers * 4 * tokens_per_sample(cfg) * cfg.d_model
+
+
+def memory_plan(
+    cfg: PatchTSTConfig,  # the architecture
+    batch_size: int,  # windows per step
+    checkpointing: bool = False,  # activation checkpointing of the encoder layers
+) -> dict:
+    "Bytes of a training step: parameters, gradients, AdamW's moments (fp32) and the batch's activations, and their total."
+    n, act = n_parameters(cfg), activation_bytes(cfg, checkpointing)
+    return dict(
+        parameters=4 * n,
+        gradients=4 * n,
+        optimizer=8 * n,
+        activations_per_sample=act,
+        activations=act * batch_size,
+        batch_size=batch_size,
+        checkpointing=checkpointing,
+        total=16 * n + act * batch_size,
+    )
+
+# %% ../nbs/foundations/08_model.ipynb #05128c99
+def plan_batch(
+    cfg: PatchTSTConfig,  # the architecture
+    memory_bytes: float,  # the device's memory
+    batch_size: int = 256,  # the batch asked for
+    headroom: float = 0.85,  # the share of the memory a plan may fill (the rest: allocator, kernels' workspace)
+) -> dict:
+    "The batch asked for if it fits in `memory_bytes`, checkpointed if only then; else the largest power of two that fits checkpointed."
+    room = headroom * memory_bytes
+    for ckpt in (False, True):
+        if (plan := memory_plan(cfg, batch_size, ckpt))["total"] <= room:
+            return plan
+    fixed = memory_plan(cfg, 0, True)["total"]
+    if fixed + activation_bytes(cfg, True) > room:
+        raise ValueError(
+            f"{n_parameters(cfg):,} parameters need {fixed / 2**30:.1f} GiB for weights, gradients and AdamW alone; "
+            f"{headroom:.0%} of {memory_bytes / 2**30:.0f} GiB is {room / 2**30:.1f}"
+        )
+    fits = int((room - fixed) // activation_bytes(cfg, True))
+    return memory_plan(cfg, 2 ** int(math.log2(min(fits, batch_size))), True)

@@ -16,11 +16,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from .config import ExperimentCell, ExperimentConfig, experiment_config, git_commit, package_versions
 from .context import RunContext
-from .device import ThermalGuard, ThermalStop
+from .device import ThermalGuard, ThermalStop, device_memory
 from .checks import check_count, check_positive, count, fraction, positive, run_command, seed
 from .splits import ExperimentData, data_subset, prepare_experiment
 from .model import DEFAULT_BUDGET, build_model, canonical_budget, count_parameters, model_config
-from .model import n_embedding_parameters, parse_budget
+from .model import n_embedding_parameters, parse_budget, plan_batch
 from .storage import file_lock, read_json, write_json_atomic
 from .trainer import Diverged, Hyperparameters, Trainer, bootstrap_auc, classification_metrics, seed_everything
 from .windows import TensorWindows
@@ -169,6 +169,24 @@ def _evaluate(trainer: Trainer, data: ExperimentData, train_idx: torch.Tensor, m
     predictions |= {name: p["test"].tolist() for name, p in base.items()}
     return dict(metrics=metrics, baselines=baseline_metrics(w, predictions=base), predictions=predictions)
 
+# %% ../nbs/17_train.ipynb #a0e93d19
+def _plan_memory(arch, hp: Hyperparameters, device: torch.device) -> tuple[Hyperparameters, dict | None]:
+    """On a GPU or Apple chip, the `plan_batch` of the run's batch in the device's memory: checkpointing before a smaller batch, and a
+    smaller batch (said in a warning) only where even checkpointing does not fit; the CPU plans nothing."""
+    if (memory := device_memory(device)) is None:
+        return hp, None
+    plan = plan_batch(arch, memory, hp.batch_size)
+    if plan["batch_size"] < hp.batch_size:
+        log.warning(
+            "batch %d does not fit in %.0f GiB on %s even checkpointed; training with %d",
+            hp.batch_size,
+            memory / 2**30,
+            device,
+            plan["batch_size"],
+        )
+        hp = replace(hp, batch_size=plan["batch_size"])
+    return hp, plan
+
 
 def _fingerprint(settings: dict) -> str:
     "A hash of what makes a run this run: checkpoints of another run are never taken for its own."
@@ -235,6 +253,7 @@ def run_training(
     hp, hpo_doc = _hyperparameters(hyperparameters, hpo_best, this_run, strict)
     hp, data = fraction_hyperparameters(hp, train_fraction), prepare_experiment(cfg, ctx)
     arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=ctx.root)
+    hp, plan = _plan_memory(arch, hp, ctx.torch_device)
     train_idx = data.windows.train
     if train_fraction < 1:
         train_idx = torch.as_tensor(data_subset(data.splits, train_fraction), device=ctx.torch_device)
@@ -249,6 +268,7 @@ def run_training(
             (ckpt / f).unlink(missing_ok=True)
         seed_everything(model_seed)
         model = build_model(arch, ctx.torch_device)
+        model.checkpointing = bool(plan and plan["checkpointing"])
         tags = {"budget": budget, "task": cfg.task, "kind": "train", "model_seed": str(model_seed)}
         kw = dict(project=cfg.wandb_project, experiment=cfg.mlflow_experiment, group=cfg.name, tags=tags)
         run_kw = dict(seed=model_seed, train_idx=train_idx, checkpoint_dir=ckpt, fingerprint=_fingerprint(settings), guard=guard)
@@ -259,7 +279,7 @@ def run_training(
             tracker.log_summary({f"{s}_{k}": v for s, m in evaluation["metrics"].items() for k, v in m.items()})
         hpo = dict(hpo_best=str(hpo_best) if hpo_best else None, borrowed_from=(hpo_doc or {}).get("borrowed_from"))
         run = dict(evaluation=evaluation, **hpo, train_fraction=train_fraction, model_seed=model_seed, **fit)
-        run |= dict(thermal=guard.events if guard else [], seconds=round(time.perf_counter() - t_start, 2))
+        run |= dict(memory_plan=plan, thermal=guard.events if guard else [], seconds=round(time.perf_counter() - t_start, 2))
         results = _record(data, budget, arch, hp, train_idx, trainer, ctx, **run)
         write_json_atomic(results, out)
         log.info("results: %s", out)

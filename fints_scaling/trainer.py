@@ -200,13 +200,16 @@ class Trainer:
         guard: ThermalGuard | None = None,  # checked before every epoch
         callbacks: list[Callable[[str, dict], None]] = (),  # called with ("batch_end" or "epoch_end", info)
         ctx: RunContext | None = None,  # precision (bf16 autocast where the device supports it) and progress bars
+        amp: torch.dtype | str | None = "auto",  # autocast dtype: 'auto' is the context's (`amp_dtype`), None float32
     ):
         ctx = ctx or RunContext()
         self.model, self.w, self.hp, self.seed = model, windows, hp, seed
         self.device = windows.x.device
         self.train_idx = windows.train if train_idx is None else train_idx
         self.ckpt, self.fingerprint, self.tracker, self.guard = checkpoint_dir, fingerprint, tracker, guard
-        self.callbacks, self.progress, self.amp = list(callbacks), ctx.progress, amp_dtype(self.device, ctx.amp)
+        self.callbacks, self.progress = list(callbacks), ctx.progress
+        self.amp = amp_dtype(self.device, ctx.amp) if amp == "auto" else amp
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)  # fp16 needs its loss scaled
         self.batch_size = max(1, min(hp.batch_size, len(self.train_idx) // MIN_STEPS_PER_EPOCH))
         self.steps_per_epoch = math.ceil(len(self.train_idx) / self.batch_size)
         total = hp.epochs * self.steps_per_epoch
@@ -259,6 +262,7 @@ def _state(self: Trainer) -> dict:
         model=self.model.state_dict(),
         optimizer=self.opt.state_dict(),
         scheduler=self.sched.state_dict(),
+        scaler=self.scaler.state_dict(),
         epoch=self.epoch,
         history=self.history,
         best_val=self.best_val,
@@ -291,6 +295,8 @@ def load_checkpoint(self: Trainer) -> bool:
     self.model.load_state_dict(s["model"])
     self.opt.load_state_dict(s["optimizer"])
     self.sched.load_state_dict(s["scheduler"])
+    if s.get("scaler"):
+        self.scaler.load_state_dict(s["scaler"])
     self.epoch, self.history, self.best_val, self.best_epoch = s["epoch"], s["history"], s["best_val"], s["best_epoch"]
     self.bad_epochs, self.stop_reason = s["bad_epochs"], s["stop_reason"]
     torch.set_rng_state(s["torch_rng"].cpu())
@@ -321,9 +327,11 @@ def train_epoch(self: Trainer) -> dict:
             shown = "NaN" if math.isnan(value) else f"{value:g}"
             raise Diverged(f"diverged (loss {shown} at epoch {self.epoch}); try a learning rate below {self.hp.learning_rate:g}")
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp.grad_clip)
-        self.opt.step()
+        self.scaler.step(self.opt)
+        self.scaler.update()
         self.sched.step()
         total += value * len(yb)
         n += len(yb)
