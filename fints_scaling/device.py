@@ -229,7 +229,7 @@ def matmul_peak(
     device: torch.device,  # where to measure
     dtype: torch.dtype = torch.float32,  # the matrices' type
     n: int = 1024,  # the matrices' size
-    repeats: int = 5,  # products timed; the fastest counts
+    repeats: int = 10,  # products timed; the fastest counts
 ) -> float:
     "FLOP/s of the fastest of `repeats` n x n matrix products on `device` (measured once per process)."
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))

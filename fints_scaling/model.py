@@ -18,8 +18,8 @@ import yaml
 from .storage import atomic_path
 
 # %% auto #0
-__all__ = ['CHANNEL_MODES', 'BUDGETS', 'DEFAULT_BUDGET', 'TOLERANCE', 'MAX_LAYERS', 'PatchTSTConfig', 'EncoderLayer', 'PatchTST',
-           'count_parameters', 'build_model', 'n_parameters', 'n_embedding_parameters', 'parse_budget',
+__all__ = ['CHANNEL_MODES', 'BUDGETS', 'DEFAULT_BUDGET', 'TOLERANCE', 'MAX_LAYERS', 'PatchTSTConfig', 'Dropout', 'EncoderLayer',
+           'PatchTST', 'count_parameters', 'build_model', 'n_parameters', 'n_embedding_parameters', 'parse_budget',
            'canonical_budget', 'resolve_budget', 'model_config_path', 'write_model_config', 'model_config',
            'tokens_per_sample', 'flops_per_sample', 'activation_bytes', 'memory_plan', 'plan_batch']
 
@@ -69,6 +69,20 @@ class PatchTSTConfig:
             raise ValueError(f"unknown model setting(s) {sorted(unknown)}; expected {sorted(names)}")
         return cls(**d)
 
+# %% ../nbs/foundations/08_model.ipynb #d72cdc66
+class Dropout(nn.Dropout):
+    """`nn.Dropout` whose CPU mask is drawn 16 random bits per element, four to a 64-bit draw: three times faster than the CPU's
+    `bernoulli_`, which took a fifth of a training step; the keep probability is rounded to 1/65536. Other devices use `F.dropout`."""
+
+    def forward(self, x):
+        "`x` with each element zeroed with probability `p` and the rest scaled by 1/(1 - p), in training."
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        keep = round((1 - self.p) * 65536)
+        bits = torch.randint(-(2**63), 2**63 - 1, (-(-x.numel() // 4),), dtype=torch.int64, device=x.device)
+        mask = bits.view(torch.int16)[: x.numel()].view_as(x) < keep - 32768
+        return torch.where(mask, x * (65536 / keep), 0.0)
+
 # %% ../nbs/foundations/08_model.ipynb #fb38acb9
 class EncoderLayer(nn.Module):
     "Pre-norm transformer layer: x + attn(norm(x)), then x + ffn(norm(x))."
@@ -84,8 +98,8 @@ class EncoderLayer(nn.Module):
         self.n_heads, self.dropout = n_heads, dropout
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.qkv, self.proj = nn.Linear(d_model, 3 * d_model), nn.Linear(d_model, d_model)
-        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
-        self.drop = nn.Dropout(dropout)
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), Dropout(dropout), nn.Linear(d_ff, d_model))
+        self.drop = Dropout(dropout)
 
     def forward(self, x):
         "Patch embeddings `[batch, patches, d_model]` after one attention and one feed-forward block."
@@ -109,7 +123,7 @@ class PatchTST(nn.Module):
         self.pos = nn.Parameter(torch.randn(n, d) * 0.02)
         self.layers = nn.ModuleList(EncoderLayer(d, cfg.n_heads, cfg.d_ff, cfg.dropout) for _ in range(cfg.n_layers))
         self.norm = nn.LayerNorm(d)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.head = nn.Linear(n * d * (cfg.n_features if cfg.channel_mode == "independent" else 1), 1)
 
     def patches(self, x):

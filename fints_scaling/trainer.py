@@ -214,7 +214,8 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(self.train_idx) / self.batch_size)
         total = hp.epochs * self.steps_per_epoch
         self.warmup_steps = min(hp.warmup_steps, int(MAX_WARMUP_SHARE * total))
-        self.opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+        fused = self.device.type in ("cpu", "cuda")  # one kernel for every parameter's update
+        self.opt = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay, fused=fused)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: warmup_cosine(s, self.warmup_steps, total))
         self.gen = torch.Generator().manual_seed(seed)
         pw = hp.pos_weight
