@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 from fastcore.basics import patch
+from scipy import stats
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 from tqdm.auto import tqdm
 from .checks import InvalidSetting, check_fields
@@ -61,12 +62,16 @@ def bootstrap_auc(
     seed: int = 0,  # seeds the resampling
     level: float = 0.95,  # the interval's level
 ) -> list[float]:
-    "Percentile bootstrap interval of the ROC AUC (resamples holding one class are skipped)."
+    """Percentile bootstrap interval of the ROC AUC (resamples holding one class are skipped). All resamples at once: the AUC is
+    the Mann-Whitney statistic of the ranks, ties at half, which is what `roc_auc_score` computes, a thousand times faster."""
     y, p = np.asarray(y, int), np.asarray(p, float)
     idx = np.random.default_rng(seed).integers(0, len(y), (n, len(y)))
-    aucs = [roc_auc_score(y[i], p[i]) for i in idx if 0 < y[i].sum() < len(i)]
-    if not aucs:
+    ys, n1 = y[idx], y[idx].sum(1)
+    ok = (n1 > 0) & (n1 < len(y))
+    if not ok.any():
         return [float("nan"), float("nan")]
+    n1, n0 = n1[ok], len(y) - n1[ok]
+    aucs = ((stats.rankdata(p[idx[ok]], axis=1) * ys[ok]).sum(1) - n1 * (n1 + 1) / 2) / (n1 * n0)
     return [float(v) for v in np.percentile(aucs, [50 * (1 - level), 50 * (1 + level)])]
 
 # %% ../nbs/foundations/12_trainer.ipynb #27ae4e18
