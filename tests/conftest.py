@@ -1,3 +1,4 @@
+import os, shutil
 from pathlib import Path
 import pytest
 
@@ -16,3 +17,31 @@ def bin_path(name: str) -> str:
     import sys
 
     return str(Path(sys.executable).parent / name)
+
+
+@pytest.fixture(scope="session")
+def executed(tmp_path_factory):
+    """`run(nb)` executes a notebook once per session with nbdev's runner, outputs saved, in a copy of nbs/ (`run.folder`) and a
+    scratch project that sees the repo's data, configs and test data but keeps its own outputs: every notebook is a test
+    (test_notebooks), and the docs site renders the same executions rather than running them all again."""
+    from nbdev.config import get_config
+    from nbdev.test import test_nb
+
+    scratch, folder = tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("executed") / "nbs"
+    for d in ("data", "configs", "nbs", "tests", "pyproject.toml"):
+        (scratch / d).symlink_to(ROOT / d)
+    shutil.copytree(ROOT / "nbs", folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    done = {}
+
+    def run(rel: str) -> bool:
+        if rel not in done:
+            before = os.environ.get("FINTS_ROOT")
+            os.environ["FINTS_ROOT"] = str(scratch)
+            try:
+                done[rel] = test_nb(folder / rel, skip_flags=get_config().tst_flags.split(), save=True, showerr=True)[0]
+            finally:
+                os.environ.pop("FINTS_ROOT") if before is None else os.environ.update(FINTS_ROOT=before)
+        return done[rel]
+
+    run.folder = folder
+    return run

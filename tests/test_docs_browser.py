@@ -1,7 +1,7 @@
 """The docs site as a reader sees it: `tools/docs.py site` builds every page the way `make docs` does (every notebook executed,
 processed by nbdev, rendered), and headless Chromium opens each one."""
 
-import json, os, re, shutil, subprocess, sys
+import json, re, shutil, subprocess, sys
 from html.parser import HTMLParser
 from pathlib import Path
 import pytest
@@ -49,18 +49,18 @@ def visible(dom: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    "The whole site, built once; notebooks run in a scratch project so their outputs stay out of the repo's outputs/."
-    scratch, out = tmp_path_factory.mktemp("project"), tmp_path_factory.mktemp("site")
-    for d in ("data", "configs", "nbs", "tests", "pyproject.toml"):
-        (scratch / d).symlink_to(ROOT / d)
+def site(tmp_path_factory, executed):
+    "The whole site, built once from the session's executions of the notebooks (a scratch project keeps their outputs)."
+    out = tmp_path_factory.mktemp("site")
+    notebooks = sorted(p for p in executed.folder.rglob("*.ipynb") if not p.name.startswith(("_", ".")))
+    failed = [str(nb.relative_to(executed.folder)) for nb in notebooks if not executed(str(nb.relative_to(executed.folder)))]
+    assert not failed, f"notebooks that failed to execute: {failed} (tracebacks above)"
     r = subprocess.run(
-        [sys.executable, "tools/docs.py", "site", "--out", str(out)],
+        [sys.executable, "tools/docs.py", "site", "--out", str(out), "--executed", str(executed.folder)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=1800,
-        env={**os.environ, "FINTS_ROOT": str(scratch)},
     )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "rendered" in r.stdout or "Quarto built" in r.stdout, r.stdout[-1000:]  # it says what it built

@@ -21,17 +21,18 @@ from nbdev.serve import proc_nbs
 from nbdev.test import test_nb
 
 
-def _processed(file_glob=""):
-    "Execute a copy of the notebooks with nbdev's runner (outputs saved), then nbdev-process it into _proc/."
+def _processed(file_glob="", ran=None):
+    """Execute a copy of the notebooks with nbdev's runner (outputs saved), then nbdev-process it into _proc/; `ran`: a copy of nbs/
+    whose notebooks were executed already (the test suite's), processed as they are."""
     cfg = get_config()
     os.chdir(cfg.config_path)
     refresh_quarto_yml()
     nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
     executed = cfg.config_path / "_exec"
     shutil.rmtree(executed, ignore_errors=True)
-    shutil.copytree(cfg.nbs_path, executed, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(ran or cfg.nbs_path, executed, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     nbs = sorted(p for p in executed.rglob(file_glob or "*.ipynb") if not p.name.startswith(("_", ".")))
-    for nb in nbs:
+    for nb in [] if ran else nbs:
         print(f"executing {nb.relative_to(executed)}", flush=True)
         ok, secs = test_nb(nb, skip_flags=cfg.tst_flags.split(), save=True)
         if not ok:
@@ -223,8 +224,8 @@ def render_pandoc(cfg, cache: Path, nbs: list, out: Path) -> list[Path]:
     return written
 
 
-def site(only="", out=None):
-    cfg, cache, nbs = _processed(only)
+def site(only="", out=None, ran=None):
+    cfg, cache, nbs = _processed(only, ran)
     out = Path(out).resolve() if out else cfg.doc_path
     if shutil.which("quarto"):
         from nbdev.quarto_render import render_quarto
@@ -273,5 +274,6 @@ if __name__ == "__main__":
     ap.add_argument("what", choices=["site", "readme"], nargs="?", default="site")
     ap.add_argument("--only", default="", help="site: only notebooks matching this glob, e.g. 15_data_dictionary.ipynb")
     ap.add_argument("--out", help="site: output folder (default: doc_path, _docs/)")
+    ap.add_argument("--executed", help="site: a copy of nbs/ whose notebooks are executed already (outputs saved); not run again")
     args = ap.parse_args()
-    site(args.only, args.out) if args.what == "site" else readme()
+    site(args.only, args.out, args.executed) if args.what == "site" else readme()
