@@ -17,7 +17,7 @@ from .bars import TIMESCALES
 from .config import ExperimentCell, cell_name, parse_cell_name
 from .context import RunContext
 from .hpo import StudySettings, hpo_best_path, load_search_space
-from .model import BUDGETS, canonical_budget, model_config, model_config_path, parse_budget
+from .model import BUDGETS, canonical_budget, flops_per_sample, model_config, model_config_path, parse_budget
 from .storage import atomic_path, read_table, verify_data_file, write_json_atomic
 from .checks import check_count, check_positive, count, fraction, run_command, seed
 from .splits import prepare_experiment
@@ -328,27 +328,36 @@ def estimate_cost(
     study: StudySettings,  # its trial and epoch caps
     ctx: RunContext,  # the project: configs, data, best JSONs and search space
 ) -> list[dict]:
-    """Each run's optimizer steps and parameters x steps: training at its tuned (or given) epochs and batch size, a data-size run as
-    many steps as the full one; HPO at its trial and epoch caps, an upper bound that pruning and early stopping cut."""
+    """Each run's optimizer steps and training FLOPs (`flops_per_sample` times the samples it trains on): training at its tuned (or
+    given) epochs and batch size, a data-size run as many steps as the full one; HPO at its trial and epoch caps, an upper bound
+    that pruning and early stopping cut."""
     space = load_search_space(study.search_space_path, ctx)
     n_trials = study.n_trials or space.get("n_trials", 1)
     hpo_epochs = study.max_epochs or space["search_space"].get("epochs", {}).get("high", Hyperparameters.epochs)
     windows, cpu = {}, replace(ctx, device="cpu", verify=False)
     for cell in phase.cells():
         cfg = cell.resolve(ctx.root)
-        windows[cell.task, cell.horizon, cell.timescale] = len(prepare_experiment(cfg, cpu).splits.train_indices), cfg
+        data = prepare_experiment(cfg, cpu)
+        windows[cell.task, cell.horizon, cell.timescale] = len(data.splits.train_indices), data.windows.n_features, cfg
     out = []
     for r in phase.matrix():
-        n_train, cfg = windows[r.task, r.cell.horizon, r.cell.timescale]  # a borrowed task's own-HPO twin shares its data
+        n_train, n_features, cfg = windows[r.task, r.cell.horizon, r.cell.timescale]  # a borrowed task's own-HPO twin shares its data
         best = hpo_best_path(r.experiment, r.budget, ctx.root)
         hp = json.loads(best.read_text())["best_params"] if best.exists() else {}
         batch = hp.get("batch_size", Hyperparameters.batch_size)
         if r.kind == "hpo":
-            steps = n_trials * hpo_epochs * math.ceil(n_train * cfg.hpo_train_fraction / batch)
+            n = math.ceil(n_train * cfg.hpo_train_fraction)
+            steps, samples = n_trials * hpo_epochs * math.ceil(n / batch), n_trials * hpo_epochs * n
         else:
-            epochs = phase.train_epochs or hp.get("epochs", Hyperparameters.epochs)
-            steps = math.ceil(epochs / r.train_fraction) * math.ceil(n_train * r.train_fraction / batch)
-        out.append(dict(kind=r.kind, name=r.name, params=parse_budget(r.budget), steps=steps, param_steps=parse_budget(r.budget) * steps))
+            epochs, n = (
+                math.ceil((phase.train_epochs or hp.get("epochs", Hyperparameters.epochs)) / r.train_fraction),
+                math.ceil(n_train * r.train_fraction),
+            )
+            steps, samples = epochs * math.ceil(n / batch), epochs * n
+        f = flops_per_sample(model_config(r.budget, n_features, cfg.context_length, cfg.channel_mode, root=ctx.root))
+        out.append(
+            dict(kind=r.kind, name=r.name, params=parse_budget(r.budget), steps=steps, flops=(f["forward"] + f["backward"]) * samples)
+        )
     return out
 
 # %% ../nbs/21_experiments.ipynb #2065e96c
@@ -425,18 +434,16 @@ def _generate_scripts(phase: Phase, study: StudySettings, root: Path):
 
 
 def _list(phase: Phase, costs: list[dict]):
-    "Print the matrix, one run a line with its optimizer steps and parameters x steps, and the totals."
+    "Print the matrix, one run a line with its optimizer steps and training FLOPs, and the totals."
     runs = {r.name + r.kind: r for r in phase.matrix()}
     for c in costs:
         r = runs[c["name"] + c["kind"]]
         borrows = f"  borrows {'+'.join(r.borrowed_from)}" if r.borrowed_from else ""
-        print(
-            f"{r.kind:<5} {r.name.removeprefix(phase.name + '_'):<44} {c['steps']:>9,} steps  {c['param_steps']:>9.2e} N x steps{borrows}"
-        )
-    total = {k: sum(c["param_steps"] for c in costs if c["kind"] == k) for k in ("hpo", "train")}
+        print(f"{r.kind:<5} {r.name.removeprefix(phase.name + '_'):<44} {c['steps']:>9,} steps  {c['flops']:>9.2e} FLOPs{borrows}")
+    total = {k: sum(c["flops"] for c in costs if c["kind"] == k) for k in ("hpo", "train")}
     print(
-        f"{len(phase.cells())} cell(s); {sum(c['kind'] == 'hpo' for c in costs)} HPO runs (at most {total['hpo']:.2e} parameters x steps), "
-        f"{sum(c['kind'] == 'train' for c in costs)} training runs ({total['train']:.2e})"
+        f"{len(phase.cells())} cell(s); {sum(c['kind'] == 'hpo' for c in costs)} HPO runs (at most {total['hpo']:.2e} FLOPs), "
+        f"{sum(c['kind'] == 'train' for c in costs)} training runs ({total['train']:.2e} FLOPs)"
     )
 
 # %% ../nbs/21_experiments.ipynb #a67344eb

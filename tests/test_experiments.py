@@ -106,7 +106,7 @@ def test_list_prices_the_matrix(project):
         "1",
     )
     assert out.count("hpo ") == 4 and out.count("train ") == 8 and "daily_threshold_1pct_h3_30K_seed1" in out
-    assert "2 cell(s); 4 HPO runs (at most" in out and "N x steps" in out
+    assert "2 cell(s); 4 HPO runs (at most" in out and " FLOPs" in out
 
 
 def test_results_of_another_cell_are_refused(project):
