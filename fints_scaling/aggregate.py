@@ -204,6 +204,23 @@ def _law_lines(rep: dict) -> list[str]:
         ]
     return lines
 
+# %% ../nbs/19_aggregate.ipynb #f3f7b753
+def _compute_lines(e: str, rep: dict, rel) -> list[str]:
+    "Loss against compute: each (budget, data fraction) cell's training FLOPs and the frontier, the isoFLOP optima, the figure."
+    c = rep.get("compute") or {}
+    if not c.get("available"):
+        return [f"Compute: {c['reason']}.", ""] if c else []
+    lines = ["| budget | train fraction | training FLOPs | test loss | compute-efficient |", "|---|---:|---:|---:|---|"]
+    lines += [
+        f"| {p['budget']} | {p['train_fraction']:g} | {p['train_flops']:.2e} | {p['test_loss']:.4f} | {'yes' if p['frontier'] else ''} |"
+        for p in c["points"]
+    ]
+    for b in c["isoflop"]:
+        ci = b.get("n_opt_ci")
+        what = f"N_opt = {b['n_opt']:.3g}" + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "") if b["identifiable"] else b["reason"]
+        lines.append(f"\nIsoFLOP band at {b['compute']:.2e} FLOPs ({b['runs']} runs, {b['sizes']} sizes): {what}.")
+    return lines + ["", f"![{e} loss against compute]({rel(rep['compute_figure'])})", ""]
+
 # %% ../nbs/19_aggregate.ipynb #0bfd78b1
 def _experiment_section(e: str, rep: dict, rel) -> list[str]:
     "The Markdown of one experiment: verdict, split, laws, comparisons, runs, figure."
@@ -244,7 +261,7 @@ def _experiment_section(e: str, rep: dict, rel) -> list[str]:
             f"(C chosen on val) "
             f"{b['logistic']:.4f}. Full-data runs: {sum(p['n_seeds'] for p in rep['data_points'])}.",
         ]
-    return lines + ["", f"![{e} scaling]({rel(rep['figure'])})", ""]
+    return lines + ["", f"![{e} scaling]({rel(rep['figure'])})", ""] + _compute_lines(e, rep, rel)
 
 # %% ../nbs/19_aggregate.ipynb #d1c9cb8e
 def generate_experiment_summary_report(
