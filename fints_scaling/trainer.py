@@ -63,7 +63,7 @@ def bootstrap_auc(
     level: float = 0.95,  # the interval's level
 ) -> list[float]:
     """Percentile bootstrap interval of the ROC AUC (resamples holding one class are skipped). All resamples at once: the AUC is
-    the Mann-Whitney statistic of the ranks, ties at half, which is what `roc_auc_score` computes, a thousand times faster."""
+    the Mann-Whitney statistic of the ranks, ties at half, which is what `roc_auc_score` computes, about twenty times faster."""
     y, p = np.asarray(y, int), np.asarray(p, float)
     idx = np.random.default_rng(seed).integers(0, len(y), (n, len(y)))
     ys, n1 = y[idx], y[idx].sum(1)
