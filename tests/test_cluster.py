@@ -1,0 +1,129 @@
+"""The study matrix on a real local Ray cluster (a head and a worker node on 127.0.0.1): the same results as the local executor,
+nothing run twice, and a worker killed mid-task whose run is retried."""
+
+import json, os, shutil, signal, socket, subprocess, tempfile, time
+import psutil, pytest
+from conftest import ROOT, bin_path
+
+pytest.importorskip("ray", reason="Ray is the optional extra [ray], which make test installs")
+
+SMOKE = ["--phase", "study", "--tasks", "threshold_1pct", "--n-trials", "2", "--max-epochs", "2", "--train-epochs", "1", "--n-boot", "50"]
+SMOKE += ["--no-mlflow", "--wandb-mode", "disabled", "--device", "cpu"]
+MATRIX = ["--budgets", "15K", "30K", "--horizons", "1", "3", "--seeds", "0", "1"]  # 4 HPO studies, 8 training runs
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    "A Ray cluster of two nodes of one CPU each, the second with a resource of its own; stopped, even when a test fails."
+    tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live under it
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("FINTS_ROOT", "RAY_ADDRESS")} | {"RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--block", "--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats", f"--temp-dir={tmp}"]
+    nodes = []
+
+    def start(name, *args):
+        log = open(f"{tmp}/{name}.log", "w")
+        nodes.append(
+            subprocess.Popen(
+                [bin_path("ray"), "start", *common, *args], stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+        )
+        deadline = time.time() + 180
+        while "Ray runtime started" not in open(log.name).read():
+            assert nodes[-1].poll() is None and time.time() < deadline, open(log.name).read()[-3000:]
+            time.sleep(0.5)
+
+    try:
+        start("head", "--head", f"--port={port}", "--include-dashboard=false")
+        start("worker", f"--address=127.0.0.1:{port}", '--resources={"second_node": 1}')
+        yield f"127.0.0.1:{port}"
+    finally:
+        for p in reversed(nodes):
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in nodes:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def project(path):
+    "A project that shares the repo's configs and data and has outputs of its own."
+    path.mkdir()
+    for d in ("configs", "data"):
+        (path / d).symlink_to(ROOT / d)
+    return path
+
+
+def experiments(root, *args, **kw):
+    "fints-experiments on `root`, asserted to succeed; the process if `wait=False`."
+    cmd = [bin_path("fints-experiments"), *args, "--root", str(root)]
+    env = {**os.environ, "FINTS_ROOT": str(root)}
+    if not kw.get("wait", True):
+        return subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return p.stdout
+
+
+def results(root) -> dict:
+    "Every results JSON of a project by its path under outputs/results."
+    base = root / "outputs" / "results"
+    return {p.relative_to(base).as_posix(): json.loads(p.read_text()) for p in sorted(base.glob("study_*/*.json"))}
+
+
+def test_matrix_on_ray_equals_the_local_run_and_resumes(cluster, tmp_path):
+    on_ray, here = project(tmp_path / "ray"), project(tmp_path / "local")
+    out = experiments(on_ray, "run", *SMOKE, *MATRIX, "--executor", "ray", "--address", cluster)
+    assert "12 done, 0 skipped (finished before), 0 retried, 0 failed" in out
+    record = json.loads((on_ray / "outputs/runs/study/cluster.json").read_text())
+    assert sorted(r["status"] for r in record) == ["done"] * 12 and all(r["attempts"] == 1 for r in record)
+    assert len(list((on_ray / "outputs/runs/study").glob("*.ipynb"))) == 12  # every executed notebook came back
+    kept = [k["path"] for r in record if r["key"].startswith("train") for k in r["kept"]]
+    assert kept and all(k.endswith((".pt", ".lock")) and "/outputs/cluster/" in k for k in kept)  # checkpoints stay with the worker
+    assert not (on_ray / "outputs/checkpoints").exists()
+    assert "## Skill by cell and budget" in (on_ray / "outputs/results/study_study.md").read_text()
+
+    # the local executor, same seeds, trained from the same tuned parameters
+    shutil.copytree(on_ray / "outputs/hpo", here / "outputs/hpo")
+    assert experiments(here, "run", *SMOKE, *MATRIX).count("skipped (finished)") == 4
+    a, b = results(on_ray), results(here)
+    assert len(a) == 8 and a.keys() == b.keys()
+    for name in a:
+        assert a[name]["hyperparameters"] == b[name]["hyperparameters"] and a[name]["model_seed"] == b[name]["model_seed"], name
+        assert a[name]["predictions"]["day"] == b[name]["predictions"]["day"], name
+        assert a[name]["predictions"]["model"] == pytest.approx(b[name]["predictions"]["model"], abs=1e-5), name
+        assert a[name]["metrics"]["test"]["loss"] == pytest.approx(b[name]["metrics"]["test"]["loss"], abs=1e-6), name
+
+    again = experiments(on_ray, "run", *SMOKE, *MATRIX, "--executor", "ray", "--address", cluster)
+    assert "0 done, 12 skipped (finished before), 0 retried, 0 failed" in again
+
+
+def test_a_worker_killed_mid_task_is_retried_and_nothing_is_written_twice(cluster, tmp_path):
+    root = project(tmp_path / "p")
+    args = ["run", *SMOKE, "--budgets", "30K", "--horizons", "1", "--seeds", "0", "1", "--n-trials", "4", "--max-epochs", "3"]
+    run = experiments(root, *args, "--executor", "ray", "--address", cluster, wait=False)
+    deadline, victim = time.time() + 300, None
+    while victim is None:  # the first task, the HPO study, once it has run for a few seconds
+        assert run.poll() is None and time.time() < deadline, run.communicate()
+        busy = [
+            p for p in psutil.process_iter(["cmdline", "create_time"]) if (p.info["cmdline"] or [""])[0] == "ray::execute_notebook_task"
+        ]
+        victim = next((p for p in busy if time.time() - p.info["create_time"] > 8), None)
+        time.sleep(0.5)
+    victim.kill()
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, out[-3000:] + err[-3000:]
+    assert "3 done, 0 skipped (finished before), 1 retried, 0 failed" in out
+    record = {r["key"]: r for r in json.loads((root / "outputs/runs/study/cluster.json").read_text())}
+    hpo = record["hpo study_daily_threshold_1pct_h1_30K"]
+    assert hpo["attempts"] == 2 and len(hpo["retries"]) == 1 and "died" in hpo["retries"][0], hpo
+    assert all(r["status"] == "done" for r in record.values()) and sum(r["attempts"] for r in record.values()) == 4
+    assert sorted(results(root)) == ["study_daily_threshold_1pct_h1/30K.json", "study_daily_threshold_1pct_h1/30K_seed1.json"]
