@@ -232,7 +232,9 @@ def run_on_ray(
 
     ray, root = import_ray(), Path(root)
     recs = {
-        t.key: dict(key=t.key, output=t.output, status="skipped" if (root / t.output).exists() else "waiting", attempts=0, retries=[])
+        t.key: dict(
+            key=t.key, output=t.output, status="skipped (finished)" if (root / t.output).exists() else "waiting", attempts=0, retries=[]
+        )
         for t in tasks
     }
     todo = [t for t in tasks if recs[t.key]["status"] == "waiting"]
@@ -261,7 +263,7 @@ def run_on_ray(
 
 # %% ../nbs/21_cluster.ipynb #bda5cfcc
 def _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, md5):
-    "Submit every waiting task whose dependencies are done; fail those whose dependencies failed."
+    "Submit every waiting task whose dependencies have finished; fail those whose dependencies failed."
     for t in todo:
         rec = recs[t.key]
         if rec["status"] != "waiting" or t in running.values():
@@ -271,7 +273,7 @@ def _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, md5):
             rec.update(
                 status="failed", reason=f"waits on {next(k for k in t.after if recs.get(k, {}).get('status') == 'failed')}, which failed"
             )
-        elif all(d in ("done", "skipped") for d in deps):
+        elif all(d in ("ran", "skipped (finished)") for d in deps):
             expect = code_identity() | {"data": {r: md5[r] for r in t.data}}
             try:
                 running[_submit(ray, remote, t, prepare, gpus, common | {"expect": expect})] = t
@@ -281,7 +283,7 @@ def _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, md5):
 
 
 def _settle(ray, ref, task: NotebookTask, rec: dict, root: Path, max_retries: int) -> str:
-    "Record how a submitted task ended: done (its files written), waiting (to be submitted again) or failed."
+    "Record how a submitted task ended: ran (its files written), waiting (to be submitted again) or failed."
     try:
         out = ray.get(ref)
     except Exception as e:
@@ -293,17 +295,17 @@ def _settle(ray, ref, task: NotebookTask, rec: dict, root: Path, max_retries: in
             rec.update(status="failed", reason=reason)
         return rec["status"]
     _write_back(root, task, out)
-    rec.update(status="done", host=out["host"], seconds=out["seconds"], kept=out["kept"])
-    return "done"
+    rec.update(status="ran", host=out["host"], seconds=out["seconds"], kept=out["kept"])
+    return "ran"
 
 # %% ../nbs/21_cluster.ipynb #3827855d
 def summary_lines(
     records: list[dict],  # `run_on_ray`'s records
 ) -> list[str]:
     "One line of counts, then one per retried or failed task with its reason."
-    n = {s: sum(r["status"] == s for r in records) for s in ("done", "skipped", "failed")}
+    n = {s: sum(r["status"] == s for r in records) for s in ("ran", "skipped (finished)", "failed")}
     retried = [r for r in records if r["retries"]]
-    lines = [f"{n['done']} done, {n['skipped']} skipped (finished before), {len(retried)} retried, {n['failed']} failed"]
+    lines = [f"{n['ran']} ran, {n['skipped (finished)']} skipped (finished before), {len(retried)} retried, {n['failed']} failed"]
     lines += [f"retried {r['key']} ({len(r['retries'])}x): {'; '.join(r['retries'])}" for r in retried]
     lines += [f"failed  {r['key']}: {r['reason']}" for r in records if r["status"] == "failed"]
     return lines

@@ -384,7 +384,8 @@ def phase_tasks(
     ctx: RunContext,  # the project
 ) -> list[NotebookTask]:
     """The matrix as cluster tasks, each keyed `{kind} {run}`, waiting for the HPO it trains with, holding the memory of its
-    budget's plan (weights, gradients, AdamW and a batch's activations at its tuned batch size) and 1 GiB for its process."""
+    budget's plan (weights, gradients, AdamW and a batch's activations at its tuned batch size) and 1 GiB for its process, and
+    1 CPU below 1M parameters, 4 from 1M (Ray gives a task as many threads as CPUs)."""
     rel, out, features = lambda p: Path(p).relative_to(ctx.root).as_posix(), [], {}
     for r in matrix:
         cfg = r.cell.resolve(ctx.root)
@@ -399,7 +400,7 @@ def phase_tasks(
         )
         nb = "16_hpo.ipynb" if r.kind == "hpo" else "17_train.ipynb"
         task = NotebookTask(f"{r.kind} {r.name}", nb, rel(_executed(r, ctx.root)), rel(r.output(ctx.root)), _waits_for(r), (rel(data),))
-        out.append(replace(task, memory=plan["total"] + 2**30))
+        out.append(replace(task, memory=plan["total"] + 2**30, num_cpus=1 if parse_budget(r.budget) < 1e6 else 4))
     return out
 
 # %% ../nbs/22_experiments.ipynb #ff6d2e36
@@ -432,8 +433,7 @@ def run_phase(
         prepare = lambda t: _cluster_inputs(_notebook_params(runs[t.key], phase, study, False, ctx)[1], ctx.root)
         kw = dict(address=address, shared_root=shared_root, max_retries=max_retries, verify=ctx.verify, progress=ctx.progress)
         done = run_on_ray(phase_tasks(matrix, ctx), prepare, ctx.root, ctx.root / "outputs" / "runs" / phase.name / "cluster.json", **kw)
-        status = {"done": "ran", "skipped": "skipped (finished)", "failed": "failed"}
-        return [rec(runs[d["key"]]) | d | {"status": status[d["status"]]} for d in done]
+        return [rec(runs[d["key"]]) | d for d in done]
     out = []
     for run in (bar := tqdm(matrix, desc=phase.name, disable=not ctx.progress)):
         bar.set_postfix_str(f"{run.kind} {run.name.removeprefix(phase.name + '_')}")

@@ -1,7 +1,7 @@
 """The study matrix on a real local Ray cluster (a head and a worker node on 127.0.0.1): the same results as the local executor,
 nothing run twice, and a worker killed mid-task whose run is retried."""
 
-import json, os, shutil, signal, socket, subprocess, tempfile, time
+import contextlib, json, os, shutil, sqlite3, signal, socket, subprocess, tempfile, time
 import psutil, pytest
 from conftest import ROOT, bin_path
 
@@ -44,7 +44,7 @@ def cluster():
             os.killpg(p.pid, signal.SIGTERM)
         for p in nodes:
             try:
-                p.wait(20)
+                p.wait(3)
             except subprocess.TimeoutExpired:
                 pass
             try:
@@ -62,11 +62,11 @@ def project(path):
     return path
 
 
-def experiments(root, *args, **kw):
-    "fints-experiments on `root`, asserted to succeed; the process if `wait=False`."
+def experiments(root, *args, wait=True, **env):
+    "fints-experiments on `root` with `env` added, asserted to succeed; the process if not `wait`."
     cmd = [bin_path("fints-experiments"), *args, "--root", str(root)]
-    env = {**os.environ, "FINTS_ROOT": str(root)}
-    if not kw.get("wait", True):
+    env = {**os.environ, "FINTS_ROOT": str(root), **env}
+    if not wait:
         return subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     p = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -82,48 +82,84 @@ def results(root) -> dict:
 def test_matrix_on_ray_equals_the_local_run_and_resumes(cluster, tmp_path):
     on_ray, here = project(tmp_path / "ray"), project(tmp_path / "local")
     out = experiments(on_ray, "run", *SMOKE, *MATRIX, "--executor", "ray", "--address", cluster)
-    assert "12 done, 0 skipped (finished before), 0 retried, 0 failed" in out
+    assert "12 ran, 0 skipped (finished before), 0 retried, 0 failed" in out
     record = json.loads((on_ray / "outputs/runs/study/cluster.json").read_text())
-    assert sorted(r["status"] for r in record) == ["done"] * 12 and all(r["attempts"] == 1 for r in record)
+    assert sorted(r["status"] for r in record) == ["ran"] * 12 and all(r["attempts"] == 1 for r in record)
     assert len(list((on_ray / "outputs/runs/study").glob("*.ipynb"))) == 12  # every executed notebook came back
     kept = [k["path"] for r in record if r["key"].startswith("train") for k in r["kept"]]
     assert kept and all(k.endswith((".pt", ".lock")) and "/outputs/cluster/" in k for k in kept)  # checkpoints stay with the worker
     assert not (on_ray / "outputs/checkpoints").exists()
     assert "## Skill by cell and budget" in (on_ray / "outputs/results/study_study.md").read_text()
 
-    # the local executor, same seeds, trained from the same tuned parameters
+    # the local executor, same seeds, from the same tuned parameters, on one thread as Ray gives a task of one CPU: the same numbers
     shutil.copytree(on_ray / "outputs/hpo", here / "outputs/hpo")
-    assert experiments(here, "run", *SMOKE, *MATRIX).count("skipped (finished)") == 4
+    assert experiments(here, "run", *SMOKE, *MATRIX, OMP_NUM_THREADS="1").count("skipped (finished)") == 4
     a, b = results(on_ray), results(here)
     assert len(a) == 8 and a.keys() == b.keys()
     for name in a:
         assert a[name]["hyperparameters"] == b[name]["hyperparameters"] and a[name]["model_seed"] == b[name]["model_seed"], name
-        assert a[name]["predictions"]["day"] == b[name]["predictions"]["day"], name
-        assert a[name]["predictions"]["model"] == pytest.approx(b[name]["predictions"]["model"], abs=1e-5), name
-        assert a[name]["metrics"]["test"]["loss"] == pytest.approx(b[name]["metrics"]["test"]["loss"], abs=1e-6), name
+        assert a[name]["predictions"] == b[name]["predictions"] and a[name]["metrics"] == b[name]["metrics"], name
 
     again = experiments(on_ray, "run", *SMOKE, *MATRIX, "--executor", "ray", "--address", cluster)
-    assert "0 done, 12 skipped (finished before), 0 retried, 0 failed" in again
+    assert "0 ran, 12 skipped (finished before), 0 retried, 0 failed" in again
 
 
-def test_a_worker_killed_mid_task_is_retried_and_nothing_is_written_twice(cluster, tmp_path):
+def completed_trials(root) -> int:
+    "Completed trials in the Optuna stores of a project's cluster workspaces."
+    n = 0
+    for db in root.glob("outputs/cluster/*/outputs/hpo/*.db"):
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as c:
+            n += c.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    return n
+
+
+def test_a_worker_killed_mid_task_is_retried_and_resumes(cluster, tmp_path):
     root = project(tmp_path / "p")
-    args = ["run", *SMOKE, "--budgets", "30K", "--horizons", "1", "--seeds", "0", "1", "--n-trials", "4", "--max-epochs", "3"]
+    args = [
+        "run",
+        *SMOKE,
+        "--budgets",
+        "30K",
+        "--horizons",
+        "1",
+        "--seeds",
+        "0",
+        "1",
+        "--n-trials",
+        "4",
+        "--max-epochs",
+        "3",
+        "--heartbeat",
+        "2",
+        "--grace",
+        "6",
+    ]
     run = experiments(root, *args, "--executor", "ray", "--address", cluster, wait=False)
-    deadline, victim = time.time() + 300, None
-    while victim is None:  # the first task, the HPO study, once it has run for a few seconds
+    deadline = time.time() + 300
+    while completed_trials(root) < 1:  # the HPO study, its first trial done
         assert run.poll() is None and time.time() < deadline, run.communicate()
-        busy = [
-            p for p in psutil.process_iter(["cmdline", "create_time"]) if (p.info["cmdline"] or [""])[0] == "ray::execute_notebook_task"
-        ]
-        victim = next((p for p in busy if time.time() - p.info["create_time"] > 8), None)
-        time.sleep(0.5)
+        time.sleep(0.2)
+    [victim] = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0] == "ray::execute_notebook_task"]
     victim.kill()
     out, err = run.communicate(timeout=600)
     assert run.returncode == 0, out[-3000:] + err[-3000:]
-    assert "3 done, 0 skipped (finished before), 1 retried, 0 failed" in out
+    assert "3 ran, 0 skipped (finished before), 1 retried, 0 failed" in out
     record = {r["key"]: r for r in json.loads((root / "outputs/runs/study/cluster.json").read_text())}
     hpo = record["hpo study_daily_threshold_1pct_h1_30K"]
     assert hpo["attempts"] == 2 and len(hpo["retries"]) == 1 and "died" in hpo["retries"][0], hpo
-    assert all(r["status"] == "done" for r in record.values()) and sum(r["attempts"] for r in record.values()) == 4
+    assert all(r["status"] == "ran" for r in record.values()) and sum(r["attempts"] for r in record.values()) == 4
+    assert completed_trials(root) == 4  # the retry resumed the study in the worker's workspace: 4 trials in all, not 1 + 4
     assert sorted(results(root)) == ["study_daily_threshold_1pct_h1/30K.json", "study_daily_threshold_1pct_h1/30K_seed1.json"]
+
+
+def test_without_ray_the_executor_says_how_to_install_it(tmp_path):
+    shadow = tmp_path / "no_ray" / "ray"  # an installation without the extra: `import ray` fails
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+    root = project(tmp_path / "p")
+    cmd = [bin_path("fints-experiments"), "run", *SMOKE, "--budgets", "30K", "--executor", "ray", "--root", str(root)]
+    p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(shadow.parent), "FINTS_ROOT": str(root)})
+    assert p.returncode == 2 and p.stderr.splitlines() == [
+        "fints-experiments: --executor ray needs Ray, an optional extra: pip install -e '.[ray]' (or pip install 'ray>=2.40')"
+    ], p.stderr
+    assert not (root / "outputs" / "runs").exists()
