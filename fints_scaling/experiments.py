@@ -29,7 +29,7 @@ from .windows import feature_columns
 # %% auto #0
 __all__ = ['PHASES', 'PHASE_TASKS', 'HPO_TASKS', 'BORROWED', 'LOG_PARAMS', 'EXECUTORS', 'Run', 'Phase', 'interpolate_params',
            'neighbour_experiments', 'borrow_params', 'generate_hpo_script', 'generate_training_script', 'check_phase',
-           'estimate_cost', 'phase_tasks', 'run_phase', 'report_phase', 'experiments_cli']
+           'estimate_cost', 'phase_tasks', 'report_phase', 'run_phase', 'experiments_cli']
 
 # %% ../nbs/22_experiments.ipynb #796306f6
 PHASES = ("phase6a", "phase6b", "phase6c", "demo", "study")
@@ -403,10 +403,33 @@ def phase_tasks(
         out.append(replace(task, memory=plan["total"] + 2**30, num_cpus=1 if parse_budget(r.budget) < 1e6 else 4))
     return out
 
-# %% ../nbs/22_experiments.ipynb #ff6d2e36
+# %% ../nbs/22_experiments.ipynb #8200a089
 EXECUTORS = ("local", "ray")
 
 
+def _cluster_inputs(params: dict, root: Path) -> tuple[dict, dict]:
+    "A run's parameters and the files a worker needs from the driver: the best JSON it trains with."
+    best = params.get("hpo_best")
+    return params, ({Path(best).relative_to(root).as_posix(): Path(best).read_bytes()} if best else {})
+
+
+def report_phase(
+    phase: Phase,  # the phase; its matrix's cells are reported, with every other cell of the phase that has results
+    *,
+    n_boot: int = 1000,  # bootstrap replicates
+    method: str = "holm",  # multiplicity adjustment: "holm" or "bh"
+    ctx: RunContext | None = None,  # the project
+) -> dict:
+    """`write_study_report` of the phase: the cells of this matrix and those earlier runs of the phase left in outputs/results (a
+    phase grows over several runs), each borrowed cell against its own-HPO twin where one was trained."""
+    results = (ctx or RunContext()).root / "outputs" / "results"
+    found = {p.name: cell for p in results.glob(f"{phase.name}_*") if p.is_dir() and (cell := parse_cell_name(p.name))}
+    twin = {e: phase.cell(**cell, own=True).experiment for e, cell in found.items()}
+    cells = list(dict.fromkeys([c.experiment for c in phase.cells()] + sorted(set(found) - set(twin.values()))))
+    own = {e: twin[e] for e in cells if twin.get(e) in found}
+    return write_study_report(phase.name, cells, own, n_boot=n_boot, method=method, ctx=ctx)
+
+# %% ../nbs/22_experiments.ipynb #ff6d2e36
 def run_phase(
     phase: Phase,  # the matrix: budgets x cells, the model seeds and data-size runs
     study: StudySettings | None = None,  # how its HPO studies run (None: the search space's settings)
@@ -444,29 +467,6 @@ def run_phase(
         execute_notebook(NOTEBOOKS / nb, _executed(run, ctx.root), params, ctx.root)
         out.append({**rec(run), "status": "ran"})
     return out
-
-
-def _cluster_inputs(params: dict, root: Path) -> tuple[dict, dict]:
-    "A run's parameters and the files a worker needs from the driver: the best JSON it trains with."
-    best = params.get("hpo_best")
-    return params, ({Path(best).relative_to(root).as_posix(): Path(best).read_bytes()} if best else {})
-
-
-def report_phase(
-    phase: Phase,  # the phase; its matrix's cells are reported, with every other cell of the phase that has results
-    *,
-    n_boot: int = 1000,  # bootstrap replicates
-    method: str = "holm",  # multiplicity adjustment: "holm" or "bh"
-    ctx: RunContext | None = None,  # the project
-) -> dict:
-    """`write_study_report` of the phase: the cells of this matrix and those earlier runs of the phase left in outputs/results (a
-    phase grows over several runs), each borrowed cell against its own-HPO twin where one was trained."""
-    results = (ctx or RunContext()).root / "outputs" / "results"
-    found = {p.name: cell for p in results.glob(f"{phase.name}_*") if p.is_dir() and (cell := parse_cell_name(p.name))}
-    twin = {e: phase.cell(**cell, own=True).experiment for e, cell in found.items()}
-    cells = list(dict.fromkeys([c.experiment for c in phase.cells()] + sorted(set(found) - set(twin.values()))))
-    own = {e: twin[e] for e in cells if twin.get(e) in found}
-    return write_study_report(phase.name, cells, own, n_boot=n_boot, method=method, ctx=ctx)
 
 # %% ../nbs/22_experiments.ipynb #84c2cb17
 def _generate_scripts(phase: Phase, study: StudySettings, root: Path):
