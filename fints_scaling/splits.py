@@ -21,7 +21,8 @@ from .windows import MODES, TEST, TRAIN, VAL, Splits, TensorWindows
 
 # %% auto #0
 __all__ = ['MIN_EVAL_SAMPLES', 'MIN_EVAL_POSITIVES', 'SmallSplitWarning', 'ChunkSplitter', 'split_summary', 'too_small_to_judge',
-           'get_hpo_subset', 'data_subset', 'plot_splits', 'ExperimentData', 'prepare_experiment']
+           'get_hpo_subset', 'data_subset', 'plot_splits', 'CalendarSplit', 'calendar_split', 'ExperimentData',
+           'prepare_experiment']
 
 # %% ../nbs/14_splits.ipynb #88510140
 MIN_EVAL_SAMPLES = 200
@@ -229,6 +230,61 @@ def plot_splits(
         title or f"{splits.settings['mode']} split, context {splits.settings['context_length']}, horizon {splits.settings['horizon']}"
     )
     return ax.figure
+
+# %% ../nbs/14_splits.ipynb #3f3838c5
+@dataclass(frozen=True)
+class CalendarSplit:
+    "A split of several series cut on their union calendar: the calendar's days, their roles, and each series' `Splits` of its own rows."
+
+    calendar: pd.DatetimeIndex  # the trading days of any series
+    roles: np.ndarray  # TRAIN, VAL or TEST of each calendar day
+    series: dict  # {series: its Splits; indices are its own rows, day_split the roles of its days}
+
+
+def _check_series_dates(dates: dict, window: int) -> dict:
+    "Each series' days as a sorted, unique DatetimeIndex; errors name the series that is unsorted, duplicated, too short or disjoint."
+    if not dates:
+        raise ValueError("no series to split")
+    out = {}
+    for name, d in dates.items():
+        d = pd.DatetimeIndex(d)
+        if not d.is_monotonic_increasing or d.has_duplicates:
+            raise ValueError(f"series {name}: dates must be sorted and unique")
+        if len(d) < window:
+            raise ValueError(f"series {name}: {len(d)} days cannot hold one window of {window} days (context + horizon)")
+        out[name] = d
+    for name, d in reversed(out.items()):  # the last named, most often the one added
+        others = [o for n, o in out.items() if n != name]
+        if others and (d[-1] < min(o[0] for o in others) or d[0] > max(o[-1] for o in others)):
+            lo, hi = min(o[0] for o in others), max(o[-1] for o in others)
+            raise ValueError(
+                f"series {name} ({d[0]:%Y-%m-%d}..{d[-1]:%Y-%m-%d}) shares no dates with the others ({lo:%Y-%m-%d}..{hi:%Y-%m-%d})"
+            )
+    return out
+
+# %% ../nbs/14_splits.ipynb #736bd5f4
+def calendar_split(
+    dates: dict,  # {series: its trading days, sorted}
+    **kwargs,  # `ChunkSplitter`'s settings but `total_days`: context_length, horizon, ratios, seed, mode, purge, embargo, chunk_days
+) -> CalendarSplit:
+    "Split several series on their union calendar: the same val and test dates for all, purge and embargo in union trading days."
+    probe = ChunkSplitter(10**6, **kwargs)  # checks the settings before the dates
+    dates = _check_series_dates(dates, probe.window)
+    calendar = pd.DatetimeIndex(sorted(set().union(*dates.values())))
+    splitter = ChunkSplitter(len(calendar), **kwargs)
+    roles, series = splitter.day_split(), {}
+    for name, d in dates.items():
+        at = calendar.get_indexer(d)  # each of its days on the calendar
+        starts = np.arange(len(d) - splitter.window + 1)
+        first, span = at[starts], at[starts + splitter.window - 1] - at[starts] + 1  # calendar days a window spans
+        idx = {r: starts[_window_sums(roles == r, first, span) == span] for r in (VAL, TEST)}
+        blocked = _window_sums(roles != TRAIN, first, span, before=splitter.embargo, after=splitter.purge)
+        settings = splitter.settings() | dict(total_days=len(d), calendar_days=len(calendar), series=name)
+        series[name] = Splits(starts[blocked == 0], idx[VAL], idx[TEST], roles[at], settings)
+    for part in ("train", "val", "test"):
+        if not sum(s.counts[part] for s in series.values()):
+            raise ValueError(f"too few days for the requested splits: no {part} sample fits in any series ({splitter.settings()})")
+    return CalendarSplit(calendar, roles, series)
 
 # %% ../nbs/14_splits.ipynb #584aaa8a
 @dataclass

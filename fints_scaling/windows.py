@@ -84,6 +84,7 @@ class TensorWindows:
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation {norm!r}; expected one of {list(NORMS)}")
         self.x, self.y, self.splits, self.norm, self.stats = x, y, splits, norm, stats
+        self.series, self.row_series = (), None  # one series; `pool` names several and each row's
         self.context_length = splits.settings["context_length"]
         self.offsets = torch.arange(self.context_length, device=x.device)
         to = lambda a: torch.as_tensor(a, dtype=torch.long, device=x.device)
@@ -156,3 +157,38 @@ def batches(
         idx = idx[torch.randperm(len(idx), generator=generator, device="cpu").to(idx.device)]
     for i in range(0, len(idx), batch_size):
         yield self.gather(idx[i : i + batch_size])
+
+# %% ../nbs/foundations/07_windows.ipynb #eda1dd73
+@patch(cls_method=True)
+def pool(
+    cls: TensorWindows,
+    windows: dict,  # {series: its TensorWindows, each normalised on its own train part}
+) -> "TensorWindows":
+    "Several series as one: their features and labels end to end, each split's windows shifted to its series' rows."
+    (first, *_), names = windows.values(), list(windows)
+    like = lambda w: (w.n_features, w.context_length, w.norm, w.x.dtype, str(w.x.device))
+    for name, w in windows.items():
+        if like(w) != like(first):
+            raise ValueError(
+                f"series {name}: (features, context, norm, dtype, device) {like(w)} differ from series {names[0]}'s {like(first)}"
+            )
+    rows = [len(w.x) for w in windows.values()]
+    offsets = np.cumsum([0, *rows[:-1]])
+    shift = lambda part: np.concatenate([getattr(w.splits, part) + o for w, o in zip(windows.values(), offsets)])
+    settings = first.splits.settings | dict(total_days=int(sum(rows)), series=names, series_rows=rows)
+    days = np.concatenate([w.splits.day_split for w in windows.values()])
+    splits = Splits(shift("train_indices"), shift("val_indices"), shift("test_indices"), days, settings)
+    stats = {name: w.stats for name, w in windows.items()}
+    pooled = cls(torch.cat([w.x for w in windows.values()]), torch.cat([w.y for w in windows.values()]), splits, first.norm, stats)
+    pooled.series = tuple(names)
+    pooled.row_series = torch.repeat_interleave(torch.arange(len(names), dtype=torch.int32), torch.tensor(rows)).to(first.x.device)
+    return pooled
+
+
+@patch
+def series_of(
+    self: TensorWindows,
+    idx: torch.Tensor,  # window indices
+) -> torch.Tensor:
+    "The position in `series` of each window's series (0 for a single series)."
+    return self.row_series[idx] if self.row_series is not None else torch.zeros_like(idx, dtype=torch.int32)
