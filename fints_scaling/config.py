@@ -51,9 +51,13 @@ class ExperimentConfig:
     hpo_train_fraction: float = 0.3
     wandb_project: str = "financial-ts-scaling"
     mlflow_experiment: str = "phase6a-parameter-scaling"
+    series: tuple = ()  # several series pooled into one training set, e.g. [SP500, NASDAQ], each read from `series_path`
+    series_path: str = "data/processed/v1/{series}_dataset_a20.parquet"  # a pooled series' dataset, `{series}` its name
 
     def __post_init__(self):
         where = f"config {self.name!r}"
+        if isinstance(self.series, list):  # as YAML and JSON give it
+            object.__setattr__(self, "series", tuple(self.series))
         check_fields(self, where)
         parse_task(self.task)
         checks = [
@@ -69,6 +73,9 @@ class ExperimentConfig:
             (self.purge is None or self.purge >= 0, f"purge must be null or an integer >= 0, got {self.purge!r}"),
             (self.embargo >= 0, f"embargo must be an integer >= 0, got {self.embargo!r}"),
             (0 < self.hpo_train_fraction <= 1, f"hpo_train_fraction must lie in (0, 1], got {self.hpo_train_fraction!r}"),
+            (all(isinstance(s, str) and s for s in self.series), f"series must be names, got {list(self.series)!r}"),
+            (len(set(self.series)) == len(self.series), f"series must not repeat, got {list(self.series)!r}"),
+            ("{series}" in self.series_path, f"series_path must hold '{{series}}', got {self.series_path!r}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -107,13 +114,28 @@ def data_file(
     self: ExperimentConfig,
     root: Path,  # the project the data paths are relative to
 ) -> Path:
-    "The dataset this experiment reads: `data_path` at its timescale, else the fallback; error naming both if neither exists."
+    "The dataset this experiment reads: `data_path` at its timescale, else the fallback (a pool: its first series'); errors name them."
     root = Path(root)
+    if self.series:
+        return next(iter(self.data_files(root).values()))
     candidates = [timescale_file(root / p, self.timescale) for p in (self.data_path, self.fallback_data_path) if p]
     for p in candidates:
         if p.exists():
             return p
     raise FileNotFoundError(f"config {self.name!r}: no data file; looked for {', '.join(map(str, candidates))} (run `make data`)")
+
+
+@patch
+def data_files(
+    self: ExperimentConfig,
+    root: Path,  # the project the data paths are relative to
+) -> dict:
+    "{series: its dataset at the experiment's timescale} of a pool; FileNotFoundError naming the first series without one."
+    files = {s: timescale_file(Path(root) / self.series_path.format(series=s), self.timescale) for s in self.series}
+    for s, p in files.items():
+        if not p.exists():
+            raise FileNotFoundError(f"config {self.name!r}: series {s} has no data file {p} (build it with fints-data and fints-datasets)")
+    return files
 
 
 @patch
@@ -144,10 +166,10 @@ def load_experiment_config(
     known = {f.name for f in fields(ExperimentConfig)} - {"name"}
     if unknown := sorted(set(doc) - known):
         raise ValueError(f"{path}: unknown field(s) {unknown}; expected {sorted(known)}")
-    if missing := [k for k in ("data_path", "task", "horizon") if k not in doc]:
+    if missing := [k for k in ("data_path", "task", "horizon") if k not in doc and not (k == "data_path" and doc.get("series"))]:
         raise ValueError(f"{path}: missing field(s) {missing}")
     try:
-        cfg = ExperimentConfig(name=path.stem, **doc)
+        cfg = ExperimentConfig(name=path.stem, **{"data_path": ""} | doc)  # a pool reads its series, not data_path
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e
     if data_root is not None:

@@ -6,8 +6,8 @@ Docs: https://fints-scaling.github.io/fints_scaling/splits.html.md"""
 
 # %% ../nbs/14_splits.ipynb #fea11867
 from __future__ import annotations
-import warnings
-from dataclasses import dataclass
+import hashlib, warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -17,7 +17,7 @@ from .context import RunContext
 from .sources import validate_ohlcv
 from .storage import read_table, verify_data_file
 from .tasks import parse_task, threshold_labels
-from .windows import MODES, TEST, TRAIN, VAL, Splits, TensorWindows
+from .windows import MODES, TEST, TRAIN, VAL, Splits, TensorWindows, feature_columns
 
 # %% auto #0
 __all__ = ['MIN_EVAL_SAMPLES', 'MIN_EVAL_POSITIVES', 'SmallSplitWarning', 'ChunkSplitter', 'split_summary', 'too_small_to_judge',
@@ -190,6 +190,11 @@ def data_subset(
     "The most recent `fraction` of the train windows: a shorter history, for data-size scaling."
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+    if rows := splits.settings.get("series_rows"):  # a pool: the most recent fraction of each series
+        edges, tr = np.cumsum([0, *rows]), np.sort(splits.train_indices)
+        return np.concatenate(
+            [s[len(s) - max(1, round(fraction * len(s))) :] for a, b in zip(edges, edges[1:]) if len(s := tr[(tr >= a) & (tr < b)])]
+        )
     tr = np.sort(splits.train_indices)
     return tr[len(tr) - max(1, round(fraction * len(tr))) :]
 
@@ -298,6 +303,7 @@ class ExperimentData:
     windows: TensorWindows
     data_file: Path
     data_md5: str
+    series: dict = field(default_factory=dict)  # a pool's series: {name: {"file", "md5"}} in the order of its rows
 
     @property
     def summary(self) -> dict:
@@ -311,20 +317,46 @@ def prepare_experiment(
 ) -> ExperimentData:
     "Read, verify (unless `ctx.verify` is off), validate, label, split and move an experiment's data to the context's device."
     ctx = ctx or RunContext()
+    if cfg.series:
+        return _prepare_pool(cfg, ctx)
     path = cfg.data_file(ctx.root)
-    md5 = verify_data_file(path, ctx.verify)
-    df = validate_ohlcv(read_table(path), str(path))  # whether or not a manifest vouched for the file
-    labels = threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy()
-    splits = ChunkSplitter(
-        len(df),
-        cfg.context_length,
-        cfg.horizon,
-        cfg.val_ratio,
-        cfg.test_ratio,
-        seed=cfg.seed,
-        mode=cfg.split_mode,
-        purge=cfg.purge,
-        embargo=cfg.embargo,
-    ).split()
+    df, labels, md5 = _read_labelled(cfg, path, ctx)
+    splits = ChunkSplitter(len(df), **_split_settings(cfg)).split()
     w = TensorWindows.from_frame(df, labels, splits, norm=cfg.norm, device=ctx.torch_device, name=str(path))
     return ExperimentData(cfg, df, labels, splits, w, path, md5)
+
+# %% ../nbs/14_splits.ipynb #8f44b795
+def _split_settings(cfg: ExperimentConfig) -> dict:
+    "A config's split settings, as `ChunkSplitter` and `calendar_split` take them."
+    keys = ("context_length", "horizon", "val_ratio", "test_ratio", "seed", "purge", "embargo")
+    return {k: getattr(cfg, k) for k in keys} | {"mode": cfg.split_mode}
+
+
+def _read_labelled(cfg: ExperimentConfig, path: Path, ctx: RunContext) -> tuple[pd.DataFrame, np.ndarray, str]:
+    "A dataset read, verified (unless `ctx.verify` is off), validated and labelled, with its MD5."
+    md5 = verify_data_file(path, ctx.verify)
+    df = validate_ohlcv(read_table(path), str(path))  # whether or not a manifest vouched for the file
+    return df, threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy(), md5
+
+
+def _prepare_pool(cfg: ExperimentConfig, ctx: RunContext) -> ExperimentData:
+    "A pool's series, each labelled and normalised on its own, split on their union calendar and pooled into one set of windows."
+    files = cfg.data_files(ctx.root)
+    parts = {s: _read_labelled(cfg, p, ctx) for s, p in files.items()}
+    first, cols = next(iter(parts)), {s: feature_columns(df) for s, (df, _, _) in parts.items()}
+    for s, c in cols.items():
+        if c != cols[first]:
+            diff = sorted(set(c) ^ set(cols[first])) or "their order"
+            raise ValueError(f"series {s} ({files[s]}): feature columns differ from series {first}'s: {diff}")
+    cal = calendar_split({s: df["Date"] for s, (df, _, _) in parts.items()}, **_split_settings(cfg))
+    name = lambda s: str(files[s])
+    w = TensorWindows.pool(
+        {
+            s: TensorWindows.from_frame(df, y, cal.series[s], norm=cfg.norm, device=ctx.torch_device, name=name(s))
+            for s, (df, y, _) in parts.items()
+        }
+    )
+    frame, labels = pd.concat([df for df, _, _ in parts.values()], ignore_index=True), np.concatenate([y for _, y, _ in parts.values()])
+    series = {s: {"file": str(files[s]), "md5": m, "summary": split_summary(cal.series[s], y)} for s, (_, y, m) in parts.items()}
+    md5 = hashlib.md5(" ".join(m["md5"] for m in series.values()).encode()).hexdigest()  # the pool's data: its files' MD5s in order
+    return ExperimentData(cfg, frame, labels, w.splits, w, files[first], md5, series)

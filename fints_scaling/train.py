@@ -167,7 +167,25 @@ def _evaluate(trainer: Trainer, data: ExperimentData, train_idx: torch.Tensor, m
     day = data.frame["Date"].iloc[last_day].dt.strftime("%Y-%m-%d").tolist()
     predictions = {"window": w.test.cpu().tolist(), "day": day, "y": y_test.astype(int).tolist(), "model": p_test.tolist()}
     predictions |= {name: p["test"].tolist() for name, p in base.items()}
-    return dict(metrics=metrics, baselines=baseline_metrics(w, predictions=base), predictions=predictions)
+    out = dict(metrics=metrics, baselines=baseline_metrics(w, predictions=base), predictions=predictions)
+    return out | (_by_series(trainer, w, predictions) if w.series else {})
+
+
+def _by_series(trainer: Trainer, w: TensorWindows, predictions: dict) -> dict:
+    "A pool's test predictions named by series, and each series' val and test metrics, the baselines' beside the model's."
+    predictions["series"] = [w.series[i] for i in w.series_of(w.test).tolist()]
+    test_of = np.asarray(predictions["series"])
+    by = {}
+    for k, name in enumerate(w.series):
+        on = test_of == name
+        val = w.val[w.series_of(w.val) == k]
+        if not on.any() or not len(val):
+            by[name] = None  # the calendar gave this series no val or test window
+            continue
+        y = np.asarray(predictions["y"])[on]
+        test = {m: classification_metrics(y, np.asarray(predictions[m])[on]) for m in ("model", "majority", "logistic")}
+        by[name] = {"val": trainer.evaluate(val), "test": test["model"], "baselines": {m: test[m] for m in ("majority", "logistic")}}
+    return {"metrics_by_series": by}
 
 # %% ../nbs/17_train.ipynb #a0e93d19
 def _plan_memory(arch, hp: Hyperparameters, device: torch.device) -> tuple[Hyperparameters, dict | None]:
@@ -210,6 +228,8 @@ def _record(
         horizon=cfg.horizon,
         timescale=cfg.timescale,
         samples={"train": len(train_idx), "val": len(data.windows.val), "test": len(data.windows.test)},
+        series=data.series or None,
+        metrics_by_series=evaluation.get("metrics_by_series"),
         train_days=len(data.splits.window_days(train_idx.cpu().numpy())),
         metrics=evaluation["metrics"],
         baselines=evaluation["baselines"],

@@ -76,6 +76,22 @@ def bad_dataset(change):
     return setup
 
 
+def pool_with(name: str, change):
+    "A pooled experiment of SP500 and `name`, whose dataset is SP500's with `change` applied, unlisted: only --no-verify reads it."
+
+    def setup(root):
+        df = pd.read_parquet(root / "data/processed/v1/SP500_dataset_a20.parquet")
+        change(df).to_parquet(root / f"data/processed/v1/{name}_dataset_a20.parquet", index=False)
+        config_with(series=f"[SP500, {name}]")(root)
+
+    return setup
+
+
+def shift_dates(df):
+    df["Date"] = df["Date"] + pd.DateOffset(years=40)
+    return df
+
+
 def set_at(column, row, value):
     def change(df):
         df.loc[row, column] = value
@@ -218,6 +234,34 @@ CASES = [
         ["--output", "dd.md", "--force"],
         "X.parquet: not a readable parquet file",
         write("data/processed/v1/X.parquet", "not parquet"),
+    ),
+    Case(
+        "pooled series without a data file",
+        train_cli,
+        [*TRAIN, "--config", "configs/experiments/exp.yaml"],
+        "series FTSE has no data file",
+        config_with(series="[SP500, FTSE]"),
+    ),
+    Case(
+        "pooled series named twice",
+        train_cli,
+        [*TRAIN, "--config", "configs/experiments/exp.yaml"],
+        "series must not repeat",
+        config_with(series="[SP500, SP500]"),
+    ),
+    Case(
+        "pooled series with other feature columns",
+        train_cli,
+        [*TRAIN, "--config", "configs/experiments/exp.yaml", "--no-verify"],
+        "series ODD (",
+        pool_with("ODD", lambda df: df.drop(columns=[df.columns[-1]])),
+    ),
+    Case(
+        "pooled series that share no dates",
+        train_cli,
+        [*TRAIN, "--config", "configs/experiments/exp.yaml", "--no-verify"],
+        "series LATER (2039-10-18..2058-12-31) shares no dates with the others (1999-10-18..2018-12-31)",
+        pool_with("LATER", shift_dates),
     ),
     Case("zero trials", hpo_cli, [*HPO, "--n-trials", "0"], "argument --n-trials: must be >= 1, got 0"),
     Case("negative trials", hpo_cli, [*HPO, "--n-trials", "-1"], "argument --n-trials: must be >= 1, got -1"),

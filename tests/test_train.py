@@ -194,3 +194,17 @@ def test_one_run_one_writer_wait_and_stale_locks(config, root):
     assert refused.returncode == 2 and f"is in use by PID {busy.pid}" in refused.stderr, refused.stderr
     queued = subprocess.run([*cmd, "--wait"], capture_output=True, text=True, env=env)
     assert queued.returncode == 0 and busy.poll() is not None, queued.stderr  # it ran once the holder was gone
+
+
+def test_a_pool_trains_on_both_series_and_judges_each(root):
+    for d in ("configs", "data"):
+        (root / d).symlink_to(ROOT / d)
+    ctx = RunContext(root=root, wandb_mode="disabled", mlflow=False, progress=False)
+    res = run_training(root / "configs/experiments/pool_daily_threshold_1pct.yaml", "30K", hyperparameters={**HP, "epochs": 2}, ctx=ctx)
+    assert list(res["series"]) == ["SP500", "NASDAQ"] and list(res["metrics_by_series"]) == ["SP500", "NASDAQ"]
+    n = {s: res["series"][s]["summary"]["test"]["windows"] for s in res["series"]}
+    assert res["samples"]["test"] == sum(n.values()) and res["predictions"]["series"].count("NASDAQ") == n["NASDAQ"]
+    assert res["metrics_by_series"]["SP500"]["test"]["n"] == n["SP500"] and "logistic" in res["metrics_by_series"]["NASDAQ"]["baselines"]
+    days = {s: {d for d, x in zip(res["predictions"]["day"], res["predictions"]["series"]) if x == s} for s in n}
+    assert days["SP500"] == days["NASDAQ"]  # one calendar: the same test dates for both
+    assert res["samples"]["train"] == sum(res["series"][s]["summary"]["train"]["windows"] for s in n)
