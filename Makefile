@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo study test data lab docs readme export clean venv sysdeps
+.PHONY: demo study pool test data lab docs readme export clean venv sysdeps
 
 # PyTorch goes in first, pinned, so nothing pulls a multi-GB CUDA build; an existing torch (CUDA, MPS) is kept.
 $(STAMP): pyproject.toml
@@ -34,6 +34,18 @@ demo: data
 study: data
 	$(BIN)/fints-experiments run --phase study --budgets 15K 30K 100K --tasks threshold_1pct --horizons 1 3 5 --seeds 0 1 2 \
 		--n-trials 6 --max-epochs 20 --wandb-mode disabled
+
+# Does pooling help? SP500 and NASDAQ trained together against SP500 alone on the same calendar, budgets 30K, 100K and 300K x 3
+# model seeds at horizon 1 with the trainer's default hyperparameters, then the paired comparison on SP500's own test windows, of
+# the forecasts as they are and recalibrated on each series' val windows.
+# Finished runs are skipped.
+POOL_RUNS := $(foreach b,30K 100K 300K,$(foreach s,0 1 2,$(foreach c,pool solo,$(c):$(b):$(s))))
+pool: data
+	@for run in $(POOL_RUNS); do IFS=: read c b s <<< "$$run"; f=outputs/results/$${c}_daily_threshold_1pct_h1/$$b$$([ $$s = 0 ] || echo _seed$$s).json; \
+		[ -f $$f ] || $(BIN)/fints-train --config configs/experiments/$${c}_daily_threshold_1pct.yaml --horizon 1 --budget $$b \
+			--model-seed $$s --wandb-mode disabled --no-mlflow > /dev/null || exit 1; echo "$$f"; done
+	$(BIN)/fints-pooling --pooled pool_daily_threshold_1pct_h1 --alone solo_daily_threshold_1pct_h1 --series SP500
+	$(BIN)/fints-pooling --pooled pool_daily_threshold_1pct_h1 --alone solo_daily_threshold_1pct_h1 --series SP500 --calibrated
 
 # System programs some tests use: Chromium (browser tests) and PostgreSQL (distributed HPO test). Installed with apt only as root
 # or with passwordless sudo; otherwise one line says which tests will skip and how to install them. PostgreSQL also comes

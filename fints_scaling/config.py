@@ -53,11 +53,13 @@ class ExperimentConfig:
     mlflow_experiment: str = "phase6a-parameter-scaling"
     series: tuple = ()  # several series pooled into one training set, e.g. [SP500, NASDAQ], each read from `series_path`
     series_path: str = "data/processed/v1/{series}_dataset_a20.parquet"  # a pooled series' dataset, `{series}` its name
+    train_series: tuple = ()  # the pool's series whose windows train and validate (empty: all); every series is tested
 
     def __post_init__(self):
         where = f"config {self.name!r}"
-        if isinstance(self.series, list):  # as YAML and JSON give it
-            object.__setattr__(self, "series", tuple(self.series))
+        for f in ("series", "train_series"):  # lists, as YAML and JSON give them
+            if isinstance(getattr(self, f), list):
+                object.__setattr__(self, f, tuple(getattr(self, f)))
         check_fields(self, where)
         parse_task(self.task)
         checks = [
@@ -76,6 +78,10 @@ class ExperimentConfig:
             (all(isinstance(s, str) and s for s in self.series), f"series must be names, got {list(self.series)!r}"),
             (len(set(self.series)) == len(self.series), f"series must not repeat, got {list(self.series)!r}"),
             ("{series}" in self.series_path, f"series_path must hold '{{series}}', got {self.series_path!r}"),
+            (
+                set(self.train_series) <= set(self.series),
+                f"train_series {list(self.train_series)} must be series of the pool {list(self.series)}",
+            ),
         ]
         for ok, msg in checks:
             if not ok:

@@ -356,6 +356,7 @@ def _prepare_pool(cfg: ExperimentConfig, ctx: RunContext) -> ExperimentData:
             for s, (df, y, _) in parts.items()
         }
     )
+    w = w.train_on(cfg.train_series) if cfg.train_series else w
     frame, labels = pd.concat([df for df, _, _ in parts.values()], ignore_index=True), np.concatenate([y for _, y, _ in parts.values()])
     series = {s: {"file": str(files[s]), "md5": m, "summary": split_summary(cal.series[s], y)} for s, (_, y, m) in parts.items()}
     md5 = hashlib.md5(" ".join(m["md5"] for m in series.values()).encode()).hexdigest()  # the pool's data: its files' MD5s in order

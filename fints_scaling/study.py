@@ -6,11 +6,12 @@ Docs: https://fints-scaling.github.io/fints_scaling/study.html.md"""
 
 # %% ../nbs/20_study.ipynb #546ae3dc
 from __future__ import annotations
-import itertools, json, os
+import argparse, itertools, json, os
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
 from fastcore.meta import delegates
+from .checks import count, run_command
 from .context import RunContext
 from .scaling import BASELINES, block_length, calendar_bootstrap, fit_power_law, generate_scaling_report
 from .scaling import percentile_interval, points_needed, read_results, window_losses
@@ -20,7 +21,7 @@ from .storage import atomic_path, write_json_atomic
 # %% auto #0
 __all__ = ['ADJUSTMENTS', 'ADJUSTMENT_NAMES', 'CLAIMS', 'skill_score', 'bootstrap_pvalue', 'adjust_pvalues', 'load_study_cell',
            'study_tests', 'study_analysis', 'equal_skill_false_alarms', 'plot_skill_heatmap', 'study_summary',
-           'study_markdown', 'write_study_report']
+           'study_markdown', 'write_study_report', 'pooling_comparison', 'pooling_cli']
 
 # %% ../nbs/20_study.ipynb #56524991
 def skill_score(
@@ -441,3 +442,98 @@ def write_study_report(
         tmp.write_text(study_markdown(name, analysis, verdicts, os.path.relpath(png, report.parent)))
     js = write_json_atomic({**analysis, "verdicts": verdicts, "summary": study_summary(analysis)}, results / f"study_{name}.json")
     return dict(report=report, figure=png, json=js, analysis=analysis)
+
+# %% ../nbs/20_study.ipynb #08d730fb
+def _series_runs(records: list, series: str, prediction: str = "model") -> dict:
+    "Per budget of a pooled experiment's full-data runs: the days of `series`' test windows, and per seed its window losses."
+    out = {}
+    for p, r in sorted(records, key=lambda pr: (pr[1]["params"], pr[1].get("model_seed", 0))):
+        pred = r["predictions"]
+        if "series" not in pred:
+            raise ValueError(f"{p}: not a pooled run (its test predictions name no series)")
+        if prediction not in pred:
+            raise ValueError(f"{p}: holds no {prediction!r} predictions; train it again")
+        on = np.asarray(pred["series"]) == series
+        if not on.any():
+            raise ValueError(f"{p}: no test window of series {series}; its pool holds {sorted(set(pred['series']))}")
+        y, days = np.asarray(pred["y"])[on], np.asarray(pred["day"])[on].tolist()
+        b = out.setdefault(r["budget"], dict(params=r["params"], horizon=r["horizon"], days=days, seeds=[], losses=[]))
+        if days != b["days"]:
+            raise ValueError(f"{p}: its {series} test windows differ from those of its budget's other runs")
+        b["logistic"] = window_losses(y, np.asarray(pred["logistic"])[on])
+        b["seeds"].append(r.get("model_seed", 0))
+        b["losses"].append(window_losses(y, np.asarray(pred[prediction])[on]))
+    return out
+
+# %% ../nbs/20_study.ipynb #3095a8fb
+def pooling_comparison(
+    pooled: str,  # the experiment trained on every series of the pool
+    alone: str,  # the experiment trained on `series` alone, on the same calendar (`train_series`)
+    series: str,  # the series both are judged on
+    results_dir: Path,  # where results JSONs are: outputs/results
+    n_boot: int = 2000,  # bootstrap replicates
+    level: float = 0.95,  # confidence level
+    method: str = "holm",  # multiplicity adjustment across budgets
+    prediction: str = "model",  # "model", or "calibrated": each series' forecasts recalibrated on its val windows
+) -> dict:
+    "Per budget, on `series`' own test windows: test loss pooled minus alone, seed-paired, with its interval, adjusted p and outcome."
+    arms = {}
+    for arm, e in (("pooled", pooled), ("alone", alone)):
+        records = [(p, r) for p, r in read_results(e, results_dir) if r.get("train_fraction", 1.0) == 1.0 and "predictions" in r]
+        if not records:
+            raise ValueError(f"{results_dir / e}: no finished runs with test predictions")
+        arms[arm] = _series_runs(records, series, prediction)
+    rows = []
+    for b in sorted(set(arms["pooled"]) & set(arms["alone"]), key=lambda b: arms["pooled"][b]["params"]):
+        P, A = arms["pooled"][b], arms["alone"][b]
+        if P["days"] != A["days"]:
+            raise ValueError(f"{b}: {pooled} and {alone} hold different {series} test windows; train both on one calendar (train_series)")
+        seeds = sorted(set(P["seeds"]) & set(A["seeds"]))
+        lp, la = (np.stack([arm["losses"][arm["seeds"].index(s)] for s in seeds]) for arm in (P, A))
+        d = calendar_bootstrap([(P["days"], lp - la)], n_boot, block_length(len(P["days"]), P["horizon"]), seed=0)[:, 0]
+        rows.append(
+            dict(budget=b, params=P["params"], seeds=seeds, windows=len(P["days"]), pooled=float(lp.mean()), alone=float(la.mean()))
+        )
+        rows[-1] |= dict(difference=float((lp - la).mean()), ci=percentile_interval(d, level), p=bootstrap_pvalue(d))
+    adjusted, survives = adjust_pvalues([r["p"] for r in rows], method, level)
+    for r, q, s in zip(rows, adjusted, survives):
+        r |= dict(p_adjusted=float(q), outcome=("better" if r["difference"] < 0 else "worse") if s else "no difference")
+    best = {arm: min(rows, key=lambda r: r[arm])["budget"] for arm in ("pooled", "alone")} if rows else {}
+    logistic = float(next(iter(arms["alone"].values()))["logistic"].mean()) if rows else None
+    return dict(
+        pooled=pooled, alone=alone, series=series, prediction=prediction, comparisons=rows, best_budget=best, logistic_alone=logistic
+    )
+
+# %% ../nbs/20_study.ipynb #c3141a74
+def pooling_cli(argv=None) -> int:
+    "Command line: is a model trained on a pool better, on one series' own test windows, than one trained on that series alone?"
+    ap = argparse.ArgumentParser(
+        prog="fints-pooling",
+        description="Test loss on one series' test windows, pooled minus alone, per budget and seed-paired, with calendar-bootstrap "
+        "intervals adjusted across budgets; writes outputs/results/pooling_{pooled}_vs_{alone}_{series}.json.",
+    )
+    ap.add_argument("--pooled", required=True, help="the experiment trained on the pool, e.g. pool_daily_threshold_1pct_h1")
+    ap.add_argument("--alone", required=True, help="the experiment trained on the series alone, on the pool's calendar")
+    ap.add_argument("--series", required=True, help="the series both are judged on, e.g. SP500")
+    ap.add_argument("--calibrated", action="store_true", help="compare the forecasts recalibrated on each series' val windows")
+    ap.add_argument("--n-boot", type=count, default=2000, help="bootstrap replicates")
+    ap.add_argument("--adjust", choices=list(ADJUSTMENTS), default="holm", help="multiplicity adjustment across budgets")
+    RunContext.add_arguments(ap, verify=False, runs=False)
+    args = ap.parse_args(argv)
+
+    def main():
+        root = RunContext.from_args(args, progress=False).root / "outputs" / "results"
+        kind = "calibrated" if args.calibrated else "model"
+        pc = pooling_comparison(args.pooled, args.alone, args.series, root, args.n_boot, method=args.adjust, prediction=kind)
+        print(f"{args.series} test windows: {args.pooled} (pooled) against {args.alone} (alone), {kind} forecasts' test log loss")
+        print(
+            f"{'budget':>6} {'seeds':>5} {'windows':>7} {'pooled':>7} {'alone':>7} {'pooled - alone [95% CI]':>28} {'adj. p':>7}  outcome"
+        )
+        for r in pc["comparisons"]:
+            head = f"{r['budget']:>6} {len(r['seeds']):>5} {r['windows']:>7} {r['pooled']:>7.4f} {r['alone']:>7.4f}"
+            print(f"{head} {r['difference']:>+9.4f} {_ci(r['ci'], 4):>18} {_p(r['p_adjusted'], args.n_boot):>7}  {r['outcome']}")
+        best, lr = pc["best_budget"], pc["logistic_alone"]
+        print(f"lowest mean loss (point estimates): pooled {best.get('pooled')}, alone {best.get('alone')}; logistic alone {lr:.4f}")
+        print(write_json_atomic(pc, root / f"pooling_{args.pooled}_vs_{args.alone}_{args.series}{'_calibrated' * args.calibrated}.json"))
+
+    return run_command("fints-pooling", main)

@@ -29,8 +29,8 @@ log = logging.getLogger("fints_scaling")
 
 # %% auto #0
 __all__ = ['log', 'LOGISTIC_CS', 'MIN_TRAIN_WINDOWS', 'HP_ARGS', 'load_hyperparameters', 'check_hpo_best', 'baseline_predictions',
-           'baseline_metrics', 'results_path', 'check_train_windows', 'fraction_hyperparameters', 'run_training',
-           'train_cli']
+           'baseline_metrics', 'results_path', 'check_train_windows', 'fraction_hyperparameters', 'calibrate_on_val',
+           'run_training', 'train_cli']
 
 # %% ../nbs/17_train.ipynb #ede817b3
 def load_hyperparameters(path) -> tuple[Hyperparameters, dict]:
@@ -170,21 +170,37 @@ def _evaluate(trainer: Trainer, data: ExperimentData, train_idx: torch.Tensor, m
     out = dict(metrics=metrics, baselines=baseline_metrics(w, predictions=base), predictions=predictions)
     return out | (_by_series(trainer, w, predictions) if w.series else {})
 
+# %% ../nbs/17_train.ipynb #8b9ee5bb
+def calibrate_on_val(
+    y_val,  # val labels of one series
+    p_val,  # the model's val probabilities on them
+    p,  # probabilities to calibrate
+) -> np.ndarray:
+    "`p` through the Platt scaling (a logistic regression on the logit) fitted to one series' val windows: its own base rate and slope."
+    logit = lambda q: np.log(np.clip(q, 1e-7, 1 - 1e-7) / (1 - np.clip(q, 1e-7, 1 - 1e-7)))[:, None]
+    return (
+        LogisticRegression(C=1e6, max_iter=1000).fit(logit(np.asarray(p_val)), np.asarray(y_val)).predict_proba(logit(np.asarray(p)))[:, 1]
+    )
+
 
 def _by_series(trainer: Trainer, w: TensorWindows, predictions: dict) -> dict:
-    "A pool's test predictions named by series, and each series' val and test metrics, the baselines' beside the model's."
+    """A pool's test predictions named by series and calibrated per series on its val windows (`calibrate_on_val`; a series not
+    validated on keeps the model's), and each series' val and test metrics, calibrated and not, the baselines' beside them."""
     predictions["series"] = [w.series[i] for i in w.series_of(w.test).tolist()]
-    test_of = np.asarray(predictions["series"])
-    by = {}
+    test_of, y_all, p_all = np.asarray(predictions["series"]), np.asarray(predictions["y"]), np.asarray(predictions["model"])
+    calibrated, by = p_all.copy(), {}
     for k, name in enumerate(w.series):
-        on = test_of == name
-        val = w.val[w.series_of(w.val) == k]
-        if not on.any() or not len(val):
-            by[name] = None  # the calendar gave this series no val or test window
+        on, val = test_of == name, w.val[w.series_of(w.val) == k]
+        if not on.any():
+            by[name] = None  # the calendar gave this series no test window
             continue
-        y = np.asarray(predictions["y"])[on]
-        test = {m: classification_metrics(y, np.asarray(predictions[m])[on]) for m in ("model", "majority", "logistic")}
-        by[name] = {"val": trainer.evaluate(val), "test": test["model"], "baselines": {m: test[m] for m in ("majority", "logistic")}}
+        if len(val):
+            calibrated[on] = calibrate_on_val(*trainer.predict(val), p_all[on])
+        test = {m: classification_metrics(y_all[on], np.asarray(predictions[m])[on]) for m in ("model", "majority", "logistic")}
+        by[name] = {"val": trainer.evaluate(val) if len(val) else None, "test": test["model"]}  # no val: not trained on
+        by[name] |= {"test_calibrated": classification_metrics(y_all[on], calibrated[on]) if len(val) else None}
+        by[name]["baselines"] = {m: test[m] for m in ("majority", "logistic")}
+    predictions["calibrated"] = calibrated.tolist()
     return {"metrics_by_series": by}
 
 # %% ../nbs/17_train.ipynb #a0e93d19

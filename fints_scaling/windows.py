@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/windows.html.md"
 
 # %% ../nbs/foundations/07_windows.ipynb #d5efc922
 from __future__ import annotations
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 import numpy as np
 import pandas as pd
@@ -183,6 +183,23 @@ def pool(
     pooled.series = tuple(names)
     pooled.row_series = torch.repeat_interleave(torch.arange(len(names), dtype=torch.int32), torch.tensor(rows)).to(first.x.device)
     return pooled
+
+
+@patch
+def train_on(
+    self: TensorWindows,
+    names,  # the series whose windows train and validate
+) -> "TensorWindows":
+    "The pool with only `names`' windows in train and val, every series' in test: a model of some series, judged on all of them."
+    if unknown := [n for n in names if n not in self.series]:
+        raise ValueError(f"series {unknown[0]} is not in the pool {list(self.series)}")
+    ids = torch.tensor([self.series.index(n) for n in names], dtype=torch.int32, device=self.x.device)
+    keep = lambda idx: idx[torch.isin(self.series_of(idx), ids)]
+    s = self.splits
+    splits = replace(s, train_indices=keep(self.train).cpu().numpy(), val_indices=keep(self.val).cpu().numpy())
+    out = type(self)(self.x, self.y, replace(splits, settings=s.settings | {"train_series": list(names)}), self.norm, self.stats)
+    out.series, out.row_series = self.series, self.row_series
+    return out
 
 
 @patch

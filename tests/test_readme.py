@@ -31,6 +31,7 @@ ELSEWHERE = {
     "fints-demo": "tests/test_demo.py runs it, shrunk",
     "fints-hpo worker": "it joins a shared study: tests/test_hpo.py runs one on PostgreSQL",
     ".venv/bin/python bench/train_step.py --device cuda": "it needs a CUDA device; the CPU line above runs the same script",
+    "fints-pooling": "it compares finished runs of two experiments: the study notebook runs it on synthetic ones",
     "fints-experiments run --executor ray": "it needs a Ray cluster: tests/test_cluster.py starts one on 127.0.0.1 and runs a matrix on it",
 }
 
