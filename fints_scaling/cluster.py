@@ -239,6 +239,8 @@ def run_on_ray(
     }
     todo = [t for t in tasks if recs[t.key]["status"] == "waiting"]
     md5 = {rel: verify_data_file(root / rel, verify) for rel in dict.fromkeys(r for t in todo for r in t.data)}
+    identity = code_identity()  # what every worker must match: the package, its commit, and the data each task reads
+    expect = {t.key: identity | {"data": {r: md5[r] for r in t.data}} for t in todo}
     ray.init(address=address, log_to_driver=False)
     try:
         gpus = ray.cluster_resources().get("GPU", 0) > 0
@@ -247,7 +249,7 @@ def run_on_ray(
         common = dict(driver_root=str(root), shared_root=shared_root)
         running, bar = {}, tqdm(total=len(todo), desc="cluster", disable=not progress)
         while True:
-            _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, md5)
+            _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, expect)
             if not running:
                 break
             [ref], _ = ray.wait(list(running), num_returns=1)
@@ -262,7 +264,7 @@ def run_on_ray(
     return list(recs.values())
 
 # %% ../nbs/21_cluster.ipynb #bda5cfcc
-def _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, md5):
+def _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, expect):
     "Submit every waiting task whose dependencies have finished; fail those whose dependencies failed."
     for t in todo:
         rec = recs[t.key]
@@ -274,9 +276,8 @@ def _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, md5):
                 status="failed", reason=f"waits on {next(k for k in t.after if recs.get(k, {}).get('status') == 'failed')}, which failed"
             )
         elif all(d in ("ran", "skipped (finished)") for d in deps):
-            expect = code_identity() | {"data": {r: md5[r] for r in t.data}}
             try:
-                running[_submit(ray, remote, t, prepare, gpus, common | {"expect": expect})] = t
+                running[_submit(ray, remote, t, prepare, gpus, common | {"expect": expect[t.key]})] = t
                 rec["attempts"] += 1
             except Exception as e:  # its parameters could not be prepared
                 rec.update(status="failed", reason=f"{type(e).__name__}: {str(e).splitlines()[0]}")

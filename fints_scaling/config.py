@@ -172,7 +172,7 @@ def load_experiment_config(
     known = {f.name for f in fields(ExperimentConfig)} - {"name"}
     if unknown := sorted(set(doc) - known):
         raise ValueError(f"{path}: unknown field(s) {unknown}; expected {sorted(known)}")
-    if missing := [k for k in ("data_path", "task", "horizon") if k not in doc and not (k == "data_path" and doc.get("series"))]:
+    if missing := [k for k in ("task", "horizon", *([] if doc.get("series") else ["data_path"])) if k not in doc]:
         raise ValueError(f"{path}: missing field(s) {missing}")
     try:
         cfg = ExperimentConfig(name=path.stem, **{"data_path": ""} | doc)  # a pool reads its series, not data_path

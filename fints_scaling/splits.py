@@ -303,7 +303,7 @@ class ExperimentData:
     windows: TensorWindows
     data_file: Path
     data_md5: str
-    series: dict = field(default_factory=dict)  # a pool's series: {name: {"file", "md5"}} in the order of its rows
+    series: dict = field(default_factory=dict)  # a pool's series: {name: {"file", "md5", "summary"}} in the order of its rows
 
     @property
     def summary(self) -> dict:

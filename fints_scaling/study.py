@@ -61,13 +61,18 @@ def adjust_pvalues(
     return adjusted, survives
 
 # %% ../nbs/20_study.ipynb #96bf95c7
+def _full_runs(experiment: str, results_dir: Path) -> list[tuple[Path, dict]]:
+    "An experiment's usable runs on the full train set that carry their test predictions."
+    return [(p, r) for p, r in read_results(experiment, results_dir) if r.get("train_fraction", 1.0) == 1.0 and "predictions" in r]
+
+
 def load_study_cell(
     experiment: str,  # the cell's experiment name
     results_dir: Path,  # where results JSONs are: outputs/results
 ) -> dict:
     """A cell's full-data runs for the study: per budget its per-seed window losses, with the day of each window, the climatology's
     and logistic regression's losses on the same windows, and whether its split can judge (else the reasons)."""
-    records = [(p, r) for p, r in read_results(experiment, results_dir) if r.get("train_fraction", 1.0) == 1.0 and "predictions" in r]
+    records = _full_runs(experiment, results_dir)
     if not records:
         return {"experiment": experiment, "judged": False, "reasons": ["no finished runs with test predictions"], "budgets": []}
     ref_path, ref = records[0]
@@ -479,7 +484,7 @@ def pooling_comparison(
     "Per budget, on `series`' own test windows: test loss pooled minus alone, seed-paired, with its interval, adjusted p and outcome."
     arms = {}
     for arm, e in (("pooled", pooled), ("alone", alone)):
-        records = [(p, r) for p, r in read_results(e, results_dir) if r.get("train_fraction", 1.0) == 1.0 and "predictions" in r]
+        records = _full_runs(e, results_dir)
         if not records:
             raise ValueError(f"{results_dir / e}: no finished runs with test predictions")
         arms[arm] = _series_runs(records, series, prediction)

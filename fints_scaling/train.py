@@ -194,10 +194,11 @@ def _by_series(trainer: Trainer, w: TensorWindows, predictions: dict) -> dict:
         if not on.any():
             by[name] = None  # the calendar gave this series no test window
             continue
+        y_val, p_val = trainer.predict(val) if len(val) else (None, None)  # no val: a series not trained on
         if len(val):
-            calibrated[on] = calibrate_on_val(*trainer.predict(val), p_all[on])
+            calibrated[on] = calibrate_on_val(y_val, p_val, p_all[on])
         test = {m: classification_metrics(y_all[on], np.asarray(predictions[m])[on]) for m in ("model", "majority", "logistic")}
-        by[name] = {"val": trainer.evaluate(val) if len(val) else None, "test": test["model"]}  # no val: not trained on
+        by[name] = {"val": classification_metrics(y_val, p_val) if len(val) else None, "test": test["model"]}
         by[name] |= {"test_calibrated": classification_metrics(y_all[on], calibrated[on]) if len(val) else None}
         by[name]["baselines"] = {m: test[m] for m in ("majority", "logistic")}
     predictions["calibrated"] = calibrated.tolist()

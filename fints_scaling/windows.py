@@ -80,11 +80,13 @@ class TensorWindows:
         splits: Splits,  # train, val and test start days
         norm: str = "train",  # 'train' (statistics of train) or 'revin' (each window its own)
         stats=None,  # (mean, std) already applied to `x`, recorded
+        series: tuple = (),  # a pool's series, in the order of their rows (empty: one series)
+        row_series: torch.Tensor | None = None,  # a pool's series of each row, its position in `series`
     ):
         if norm not in NORMS:
             raise ValueError(f"unknown normalisation {norm!r}; expected one of {list(NORMS)}")
         self.x, self.y, self.splits, self.norm, self.stats = x, y, splits, norm, stats
-        self.series, self.row_series = (), None  # one series; `pool` names several and each row's
+        self.series, self.row_series = tuple(series), row_series
         self.context_length = splits.settings["context_length"]
         self.offsets = torch.arange(self.context_length, device=x.device)
         to = lambda a: torch.as_tensor(a, dtype=torch.long, device=x.device)
@@ -179,10 +181,9 @@ def pool(
     days = np.concatenate([w.splits.day_split for w in windows.values()])
     splits = Splits(shift("train_indices"), shift("val_indices"), shift("test_indices"), days, settings)
     stats = {name: w.stats for name, w in windows.items()}
-    pooled = cls(torch.cat([w.x for w in windows.values()]), torch.cat([w.y for w in windows.values()]), splits, first.norm, stats)
-    pooled.series = tuple(names)
-    pooled.row_series = torch.repeat_interleave(torch.arange(len(names), dtype=torch.int32), torch.tensor(rows)).to(first.x.device)
-    return pooled
+    row_series = torch.repeat_interleave(torch.arange(len(names), dtype=torch.int32), torch.tensor(rows)).to(first.x.device)
+    x, y = (torch.cat([getattr(w, a) for w in windows.values()]) for a in ("x", "y"))
+    return cls(x, y, splits, first.norm, stats, names, row_series)
 
 
 @patch
@@ -195,11 +196,13 @@ def train_on(
         raise ValueError(f"series {unknown[0]} is not in the pool {list(self.series)}")
     ids = torch.tensor([self.series.index(n) for n in names], dtype=torch.int32, device=self.x.device)
     keep = lambda idx: idx[torch.isin(self.series_of(idx), ids)]
-    s = self.splits
-    splits = replace(s, train_indices=keep(self.train).cpu().numpy(), val_indices=keep(self.val).cpu().numpy())
-    out = type(self)(self.x, self.y, replace(splits, settings=s.settings | {"train_series": list(names)}), self.norm, self.stats)
-    out.series, out.row_series = self.series, self.row_series
-    return out
+    splits = replace(
+        self.splits,
+        train_indices=keep(self.train).cpu().numpy(),
+        val_indices=keep(self.val).cpu().numpy(),
+        settings=self.splits.settings | {"train_series": list(names)},
+    )
+    return type(self)(self.x, self.y, splits, self.norm, self.stats, self.series, self.row_series)
 
 
 @patch
