@@ -54,6 +54,7 @@ class ExperimentConfig:
     series: tuple = ()  # several series pooled into one training set, e.g. [SP500, NASDAQ], each read from `series_path`
     series_path: str = "data/processed/v1/{series}_dataset_a20.parquet"  # a pooled series' dataset, `{series}` its name
     train_series: tuple = ()  # the pool's series whose windows train and validate (empty: all); every series is tested
+    series_embedding: bool = False  # a pool's model learns a vector per series, added to every patch token
 
     def __post_init__(self):
         where = f"config {self.name!r}"
@@ -82,6 +83,7 @@ class ExperimentConfig:
                 set(self.train_series) <= set(self.series),
                 f"train_series {list(self.train_series)} must be series of the pool {list(self.series)}",
             ),
+            (not self.series_embedding or len(self.series) > 1, "series_embedding needs a pool of two series or more (series)"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -106,7 +108,7 @@ def cell_name(
     return f"{prefix}_{timescale}_{task}_h{horizon}"
 
 
-_CELL = re.compile(rf"_(?P<timescale>{'|'.join(map(re.escape, TIMESCALES))})_(?P<task>threshold_[0-9.]+pct)_h(?P<horizon>[0-9]+)$")
+_CELL = re.compile(rf"_(?P<timescale>{'|'.join(map(re.escape, TIMESCALES))})_(?P<task>threshold_[0-9.]+(?:pct|vol))_h(?P<horizon>[0-9]+)$")
 
 
 def parse_cell_name(name: str) -> dict | None:

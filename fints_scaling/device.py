@@ -272,7 +272,9 @@ def find_batch_size(
         try:
             x = torch.randn(b, context_length, n_features, device=device)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                loss = F.binary_cross_entropy_with_logits(model(x).float(), torch.zeros(b, device=device))
+                loss = F.binary_cross_entropy_with_logits(
+                    model(x, torch.zeros(b, dtype=torch.long, device=device)).float(), torch.zeros(b, device=device)
+                )
             loss.backward()
             ok = b
             b *= 2

@@ -22,7 +22,7 @@ from .context import RunContext
 from .device import ThermalGuard, ThermalStop
 from .checks import InvalidSetting, check_count, check_fields, check_nonnegative, check_positive
 from .checks import count, nonnegative, positive, run_command
-from .model import DEFAULT_BUDGET, build_model, canonical_budget, model_config
+from .model import DEFAULT_BUDGET, build_model, canonical_budget
 from .splits import ExperimentData, get_hpo_subset, prepare_experiment
 from .storage import file_lock, project_file, read_yaml, write_json_atomic
 from .tracking import flatten
@@ -368,7 +368,7 @@ class Objective:
         self.data, self.budget, self.fixed, self.ctx = data, canonical_budget(budget), dict(fixed or {}), ctx or RunContext()
         self.space = search_space.get("search_space", search_space)
         cfg = data.config  # the architecture is resolved once: trials differ only in dropout, which changes no parameter
-        self.arch = model_config(self.budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, root=self.ctx.root)
+        self.arch = data.architecture(self.budget, root=self.ctx.root)
         self.subset = torch.as_tensor(get_hpo_subset(data.splits, cfg.hpo_train_fraction, cfg.seed), device=self.ctx.torch_device)
 
     def __call__(self, trial: optuna.Trial) -> float:

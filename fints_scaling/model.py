@@ -40,6 +40,7 @@ class PatchTSTConfig:
     stride: int = 8
     channel_mode: str = "mixing"
     dropout: float = 0.1
+    n_series: int = 0  # a pool's series, each with a learned vector added to every patch token (0: no series embedding)
 
     def __post_init__(self):
         if self.channel_mode not in CHANNEL_MODES:
@@ -53,6 +54,8 @@ class PatchTSTConfig:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.n_series < 0:
+            raise ValueError(f"n_series must be >= 0, got {self.n_series}")
 
     @property
     def n_patches(self) -> int:
@@ -124,6 +127,8 @@ class PatchTST(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.drop = Dropout(cfg.dropout)
         self.head = nn.Linear(n * d * (cfg.n_features if cfg.channel_mode == "independent" else 1), 1)
+        # zeros, drawing no random numbers: with the same seed the model starts as the one without, and trains through the same draws
+        self.series_vectors = nn.Parameter(torch.zeros(cfg.n_series, d)) if cfg.n_series else None
 
     def patches(self, x):
         "`[B, L, C]` to `[B, N, patch_len * C]` (mixing) or `[B * C, N, patch_len]` (independent)."
@@ -136,10 +141,15 @@ class PatchTST(nn.Module):
             return p.reshape(B, p.shape[1], -1)
         return p.permute(0, 2, 1, 3).reshape(B * C, p.shape[1], self.cfg.patch_len)
 
-    def forward(self, x):
-        "Logits `[batch]` of windows `x` `[batch, time, features]`."
-        B = x.shape[0]
-        h = self.drop(self.embed(self.patches(x)) + self.pos)
+    def forward(self, x, series=None):
+        "Logits `[batch]` of windows `x` `[batch, time, features]`; `series` `[batch]`, each window's series, where it has an embedding."
+        B, h = x.shape[0], self.embed(self.patches(x)) + self.pos
+        if self.series_vectors is not None:
+            if series is None:
+                raise ValueError(f"this model embeds {self.cfg.n_series} series: pass each window's series")
+            s = series.long() if self.cfg.channel_mode == "mixing" else series.long().repeat_interleave(self.cfg.n_features)
+            h = h + self.series_vectors[s][:, None]
+        h = self.drop(h)
         for layer in self.layers:
             h = checkpoint(layer, h, use_reentrant=False) if self.checkpointing and self.training else layer(h)
         return self.head(self.drop(self.norm(h).reshape(B, -1))).squeeze(-1)
@@ -166,12 +176,13 @@ def n_parameters(cfg: PatchTSTConfig) -> int:
     embed = cfg.patch_len * (c if mixing else 1) * d + d
     layer = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * cfg.d_ff + cfg.d_ff) + (cfg.d_ff * d + d)
     head = n * d * (1 if mixing else c) + 1
-    return embed + n * d + cfg.n_layers * layer + 2 * d + head
+    return embed + n * d + cfg.n_layers * layer + 2 * d + head + cfg.n_series * d
 
 
 def n_embedding_parameters(cfg: PatchTSTConfig) -> int:
-    "Parameters of the patch embedding and the positional table: what `n_parameters` counts beyond the transformer and its head."
-    return cfg.patch_len * (cfg.n_features if cfg.channel_mode == "mixing" else 1) * cfg.d_model + cfg.d_model + cfg.n_patches * cfg.d_model
+    "Parameters of the patch embedding and the positional and series tables: what `n_parameters` counts beyond the transformer and head."
+    patch_in = cfg.patch_len * (cfg.n_features if cfg.channel_mode == "mixing" else 1)
+    return (patch_in + 1 + cfg.n_patches + cfg.n_series) * cfg.d_model
 
 # %% ../nbs/foundations/08_model.ipynb #67c550b1
 _BUDGET = re.compile(r"^(\d+(?:\.\d+)?)([KMB])$", re.I)
@@ -224,12 +235,12 @@ def resolve_budget(
     patch_len: int = 16,  # days per patch
     stride: int = 8,  # days between patch starts
     dropout: float = 0.1,  # the dropout written into the config
+    n_series: int = 0,  # series with a learned embedding (0: none)
 ) -> PatchTSTConfig:
     "The architecture within 5% of `budget` parameters with d_model/n_layers nearest the 50-100 band."
     target = parse_budget(budget)
-    base = PatchTSTConfig(
-        n_features=n_features, context_length=context_length, patch_len=patch_len, stride=stride, channel_mode=channel_mode, dropout=dropout
-    )
+    shape = dict(context_length=context_length, patch_len=patch_len, stride=stride, channel_mode=channel_mode, n_series=n_series)
+    base = PatchTSTConfig(n_features=n_features, dropout=dropout, **shape)
     lo, hi, best, best_key = target * (1 - TOLERANCE), target * (1 + TOLERANCE), None, None
     for d, h in _widths():
         one = replace(base, d_model=d, n_heads=h, d_ff=4 * d, n_layers=1)
@@ -277,6 +288,7 @@ def model_config(
     context_length: int = 60,  # days per window
     channel_mode: str = "mixing",  # "mixing" or "independent"
     dropout: float = 0.1,  # the run's dropout (it changes no parameter count)
+    n_series: int = 0,  # series with a learned embedding (0: none)
     *,
     root: Path,  # the project whose configs/model is looked in
 ) -> PatchTSTConfig:
@@ -288,12 +300,12 @@ def model_config(
             raise ValueError(f"{path}: expected a mapping, got {type(doc).__name__}")
         file_budget, n_params = doc.pop("budget", None), doc.pop("n_params", None)
         cfg = PatchTSTConfig.from_dict(doc)
-        if (cfg.n_features, cfg.context_length, cfg.channel_mode) == (n_features, context_length, channel_mode):
-            fresh = resolve_budget(budget, n_features, context_length, channel_mode, cfg.patch_len, cfg.stride, cfg.dropout)
+        if (cfg.n_features, cfg.context_length, cfg.channel_mode, cfg.n_series) == (n_features, context_length, channel_mode, n_series):
+            fresh = resolve_budget(budget, n_features, context_length, channel_mode, cfg.patch_len, cfg.stride, cfg.dropout, n_series)
             if file_budget != budget or fresh != cfg or n_params != count_parameters(build_model(cfg, "meta")):
                 raise ValueError(f"{path} no longer matches resolve_budget({budget!r}); regenerate it with write_model_config")
             return replace(cfg, dropout=dropout)
-    return resolve_budget(budget, n_features, context_length, channel_mode, dropout=dropout)
+    return resolve_budget(budget, n_features, context_length, channel_mode, dropout=dropout, n_series=n_series)
 
 # %% ../nbs/foundations/08_model.ipynb #2627e979
 def tokens_per_sample(cfg: PatchTSTConfig) -> int:
@@ -325,7 +337,7 @@ def _saved_bytes(cfg: PatchTSTConfig, batch: int, checkpointing: bool = False) -
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(torch.empty(batch, cfg.context_length, cfg.n_features, device="meta"))
+        model(torch.empty(batch, cfg.context_length, cfg.n_features, device="meta"), torch.zeros(batch, dtype=torch.long, device="meta"))
     return total[0]
 
 

@@ -6,19 +6,19 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/sources.html.md"
 
 # %% ../nbs/foundations/03_sources.ipynb #e1b9ab39
 from __future__ import annotations
-import argparse, importlib, re
+import argparse, importlib, re, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 from .checks import run_command
 from .context import RunContext
-from .storage import DataPaths, Manifest, read_table, write_dataset
+from .storage import DataPaths, Manifest, ManifestError, read_table, write_dataset
 
 # %% auto #0
 __all__ = ['OHLCV', 'PRICES', 'EMBEDDED', 'YFINANCE_SYMBOLS', 'validate_ohlcv', 'price_columns', 'series_kind', 'load_embedded',
            'read_price_file', 'parse_yfinance_history', 'download_yfinance', 'load_ohlcv', 'check_ticker', 'raw_path',
-           'save_raw', 'build_raw', 'read_raw', 'data_cli']
+           'save_raw', 'build_raw', 'read_raw', 'download_tickers', 'data_cli']
 
 # %% ../nbs/foundations/03_sources.ipynb #043e44da
 OHLCV = ("Open", "High", "Low", "Close", "Volume")
@@ -215,7 +215,56 @@ def read_raw(
     Manifest(paths).verify_file(p)
     return read_price_file(p)
 
+# %% ../nbs/foundations/03_sources.ipynb #d90b8bb1
+def _fetch_with_retries(fetch, ticker: str, retries: int, wait: float):
+    "`fetch(ticker)`, retried `retries` times on errors other than ValueError (bad data, unknown ticker), waiting wait x 2^k seconds."
+    for attempt in range(retries + 1):
+        try:
+            return fetch(ticker), attempt
+        except ValueError:
+            raise
+        except Exception as e:
+            if attempt == retries:
+                raise RuntimeError(f"{type(e).__name__}: {e} (after {retries + 1} attempts)") from e
+            time.sleep(wait * 2**attempt)
+
+
+def download_tickers(
+    tickers,  # tickers such as ['SPY', 'QQQ', 'EWJ']
+    paths: DataPaths | None = None,  # the data layout (None: the project's)
+    retries: int = 3,  # further attempts after a network error
+    wait: float = 2.0,  # seconds before the first retry; doubled for each next one
+    refresh: bool = False,  # download again what is already there
+    fetch=None,  # ticker -> validated daily prices (None: `download_yfinance`)
+) -> dict:
+    "Write `data/raw/{ticker}.parquet` with a manifest entry for each ticker; returns what was written, skipped, retried and failed."
+    paths, fetch = paths or RunContext().paths, fetch or download_yfinance
+    out = dict(written=[], skipped=[], retried={}, failed={})
+    for t in (bar := tqdm(list(dict.fromkeys(map(check_ticker, tickers))), desc="download", unit="ticker")):
+        bar.set_postfix_str(t)
+        if not refresh and raw_path(t, paths).exists():
+            try:
+                Manifest(paths).verify_file(raw_path(t, paths))
+                out["skipped"].append(t)
+                continue
+            except ManifestError:  # changed since the manifest vouched for it, or never listed: fetch it again
+                pass
+        try:
+            df, attempts = _fetch_with_retries(fetch, t, retries, wait)
+        except (ValueError, RuntimeError) as e:
+            out["failed"][t] = str(e)
+            continue
+        out["retried"] |= {t: attempts} if attempts else {}
+        out["written"].append(save_raw(df, t, f"yfinance:{YFINANCE_SYMBOLS.get(t, t)}", paths))
+    return out
+
 # %% ../nbs/foundations/03_sources.ipynb #13089995
+def _tickers(args) -> list[str]:
+    "The tickers of `--tickers` and of each line of `--tickers-file` (blank lines and # comments skipped)."
+    lines = [ln.split("#")[0].strip() for f in args.tickers_file or () for ln in Path(f).read_text().splitlines()]
+    return [*(args.tickers or ()), *filter(None, lines)]
+
+
 def data_cli(argv=None) -> int:
     "`fints-data build | download --tickers T ... | verify`: raw data and its manifest."
     ap = argparse.ArgumentParser(prog="fints-data", description=data_cli.__doc__)
@@ -224,21 +273,31 @@ def data_cli(argv=None) -> int:
     b = sub.add_parser("build", help="write data/raw/{TICKER}.parquet for the embedded tickers")
     b.add_argument("--tickers", "--ticker", nargs="+", action="extend", choices=list(EMBEDDED), help="default: every embedded ticker")
     d = sub.add_parser("download", help="write data/raw/{TICKER}.parquet from yfinance (needs the network)")
-    d.add_argument("--tickers", "--ticker", nargs="+", action="extend", required=True, help="e.g. SPY DIA QQQ VIX")
+    d.add_argument("--tickers", "--ticker", nargs="+", action="extend", help="e.g. SPY DIA QQQ VIX")
+    d.add_argument("--tickers-file", nargs="+", action="extend", help="files of tickers, one per line (# starts a comment)")
+    d.add_argument("--retries", type=int, default=3, help="further attempts after a network error (default 3)")
+    d.add_argument("--retry-wait", type=float, default=2.0, help="seconds before the first retry, doubled for each next (default 2)")
+    d.add_argument("--refresh", action="store_true", help="download again the tickers already in data/raw")
     sub.add_parser("verify", help="check every data file against data/manifest.json")
     args = ap.parse_args(argv)
     paths = RunContext.from_args(args).paths
+    if args.cmd == "download" and not _tickers(args):
+        ap.error("download needs --tickers or --tickers-file")
 
     def main():
         if args.cmd == "verify":
             print(f"ok: {Manifest(paths).verify()} file(s) match {paths.manifest}")
             return
-        entries = (
-            build_raw(args.tickers, paths)
-            if args.cmd == "build"
-            else [save_raw(download_yfinance(t), t, f"yfinance:{YFINANCE_SYMBOLS.get(t, t)}", paths) for t in args.tickers]
-        )
-        for e in entries:
+        if args.cmd == "build":
+            got = dict(written=build_raw(args.tickers, paths), skipped=[], retried={}, failed={})
+        else:
+            got = download_tickers(_tickers(args), paths, args.retries, args.retry_wait, args.refresh)
+        for e in got["written"]:
             print(f"wrote {e['path']}  {e['rows']} rows  {e['first_date']}..{e['last_date']}  id {e['id']}")
+        if args.cmd == "download":
+            counts = {k: len(got[k]) for k in ("written", "skipped", "retried", "failed")}
+            print("{written} written, {skipped} skipped (already there), {retried} retried, {failed} failed".format(**counts))
+        if got["failed"]:
+            raise ValueError("; ".join(f"{t}: {why}" for t, why in got["failed"].items()))
 
     return run_command(f"fints-data {args.cmd}", main)

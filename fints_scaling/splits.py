@@ -14,9 +14,10 @@ import pandas as pd
 from fastcore.basics import patch
 from .config import ExperimentConfig
 from .context import RunContext
+from .model import PatchTSTConfig, model_config
 from .sources import validate_ohlcv
 from .storage import read_table, verify_data_file
-from .tasks import parse_task, threshold_labels
+from .tasks import task_labels
 from .windows import MODES, TEST, TRAIN, VAL, Splits, TensorWindows, feature_columns
 
 # %% auto #0
@@ -310,6 +311,17 @@ class ExperimentData:
         "Windows, positives and distinct days of each split."
         return split_summary(self.splits, self.labels)
 
+    def architecture(
+        self,
+        budget: str,  # a budget such as '2M'
+        dropout: float = 0.1,  # the run's dropout
+        *,
+        root: Path,  # the project whose configs/model is looked in
+    ) -> PatchTSTConfig:
+        "The model of `budget` for these windows: their features and context, the config's channels, a vector per series if it embeds them."
+        cfg, n_series = self.config, len(self.series) if self.config.series_embedding else 0
+        return model_config(budget, self.windows.n_features, cfg.context_length, cfg.channel_mode, dropout, n_series, root=root)
+
 
 def prepare_experiment(
     cfg: ExperimentConfig,  # the experiment: dataset, task, horizon, split settings
@@ -336,7 +348,7 @@ def _read_labelled(cfg: ExperimentConfig, path: Path, ctx: RunContext) -> tuple[
     "A dataset read, verified (unless `ctx.verify` is off), validated and labelled, with its MD5."
     md5 = verify_data_file(path, ctx.verify)
     df = validate_ohlcv(read_table(path), str(path))  # whether or not a manifest vouched for the file
-    return df, threshold_labels(df, parse_task(cfg.task), cfg.horizon, price=cfg.label_price).to_numpy(), md5
+    return df, task_labels(df, cfg.task, cfg.horizon, price=cfg.label_price).to_numpy(), md5
 
 
 def _prepare_pool(cfg: ExperimentConfig, ctx: RunContext) -> ExperimentData:

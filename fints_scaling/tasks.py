@@ -1,4 +1,4 @@
-"""`threshold_Xpct` at horizon h asks: will the price reach Close x (1 + X/100) within the next h bars?
+"""`threshold_Xpct` at horizon h asks: will the price reach Close x (1 + X/100) within the next h bars? `threshold_Kvol` asks the same of a move of K times the series' recent volatility.
 
 Docs: https://fints-scaling.github.io/fints_scaling/foundations/tasks.html.md"""
 
@@ -12,20 +12,43 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'HORIZONS', 'TASKS', 'parse_task', 'threshold_labels']
+__all__ = ['THRESHOLDS', 'VOL_MULTIPLES', 'VOL_WINDOW', 'HORIZONS', 'TASKS', 'VOL_TASKS', 'parse_task', 'threshold_labels',
+           'vol_threshold_labels', 'task_labels']
 
 # %% ../nbs/foundations/06_tasks.ipynb #667d490a
 THRESHOLDS = (0.5, 1, 2, 3, 5)
+VOL_MULTIPLES = (0.5, 1, 2)
+VOL_WINDOW = 20  # trading days of the volatility a `vol` task's threshold is measured in
 HORIZONS = (1, 2, 3, 5, 7)
 TASKS = tuple(f"threshold_{x:g}pct" for x in THRESHOLDS)
+VOL_TASKS = tuple(f"threshold_{k:g}vol" for k in VOL_MULTIPLES)
 
 
 def parse_task(task: str) -> float:
-    "The threshold in percent of a task name such as 'threshold_2pct' or 'threshold_0.5pct'."
-    m = re.fullmatch(r"threshold_(\d+(?:\.\d+)?)pct", str(task))
-    if not m or float(m.group(1)) not in THRESHOLDS:
-        raise ValueError(f"unknown task {task!r}; expected one of {list(TASKS)}")
-    return float(m.group(1))
+    "The threshold of a task name: percent in 'threshold_2pct' or 'threshold_0.5pct', multiples of recent volatility in 'threshold_1vol'."
+    m = re.fullmatch(r"threshold_(\d+(?:\.\d+)?)(pct|vol)", str(task))
+    if not m or float(m[1]) not in (THRESHOLDS if m[2] == "pct" else VOL_MULTIPLES):
+        raise ValueError(f"unknown task {task!r}; expected one of {list(TASKS + VOL_TASKS)}")
+    return float(m[1])
+
+
+def _reach_labels(df: pd.DataFrame, move: np.ndarray, horizon: int, price: str, name: str) -> pd.Series:
+    "1.0 if the High (or Close) of the next `horizon` bars reaches Close x (1 + move) of each row, else 0.0; NaN where unknown."
+    if horizon not in HORIZONS:
+        raise ValueError(f"unknown horizon {horizon!r}; expected one of {list(HORIZONS)}")
+    if price not in ("high", "close"):
+        raise ValueError(f"unknown price basis {price!r}; expected 'high' or 'close'")
+    col = "High" if price == "high" else "Close"
+    missing = [c for c in ("Close", col) if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}")
+    close, future = df["Close"].to_numpy(float), df[col].to_numpy(float)
+    out = np.full(len(df), np.nan)
+    if len(df) > horizon:
+        best = sliding_window_view(future[1:], horizon).max(axis=1)  # best[t] = max(future[t+1 .. t+h])
+        m = np.broadcast_to(move, len(df))[: len(best)]
+        out[: len(best)] = np.where(np.isnan(m), np.nan, best >= close[: len(best)] * (1 + m))
+    return pd.Series(out, index=df.index, name=f"{name}_h{horizon}")
 
 
 def threshold_labels(
@@ -37,17 +60,30 @@ def threshold_labels(
     "1.0 if the High (or Close) of the next `horizon` bars hits Close x (1 + threshold_pct/100), else 0.0; NaN for the last `horizon` rows."
     if threshold_pct not in THRESHOLDS:
         raise ValueError(f"unknown threshold {threshold_pct!r}%; expected one of {list(THRESHOLDS)}")
-    if horizon not in HORIZONS:
-        raise ValueError(f"unknown horizon {horizon!r}; expected one of {list(HORIZONS)}")
-    if price not in ("high", "close"):
-        raise ValueError(f"unknown price basis {price!r}; expected 'high' or 'close'")
-    col = "High" if price == "high" else "Close"
-    missing = [c for c in ("Close", col) if c not in df.columns]
-    if missing:
-        raise ValueError(f"threshold_labels: missing column(s) {missing}")
-    close, future = df["Close"].to_numpy(float), df[col].to_numpy(float)
-    out = np.full(len(df), np.nan)
-    if len(df) > horizon:
-        best = sliding_window_view(future[1:], horizon).max(axis=1)  # best[t] = max(future[t+1 .. t+h])
-        out[: len(best)] = (best >= close[: len(best)] * (1 + threshold_pct / 100)).astype(float)
-    return pd.Series(out, index=df.index, name=f"threshold_{threshold_pct:g}pct_h{horizon}")
+    return _reach_labels(df, np.float64(threshold_pct / 100), horizon, price, f"threshold_{threshold_pct:g}pct")
+
+# %% ../nbs/foundations/06_tasks.ipynb #69ecad70
+def vol_threshold_labels(
+    df: pd.DataFrame,  # Date + OHLCV
+    multiple: float,  # the move in units of recent volatility, e.g. 1
+    horizon: int,  # bars ahead the label looks
+    price: str = "high",  # 'high': the High must reach the threshold; 'close': the Close
+) -> pd.Series:
+    "1.0 if the High (or Close) of the next `horizon` bars reaches Close x (1 + multiple x sigma20 x sqrt(horizon)); NaN where unknown."
+    if multiple not in VOL_MULTIPLES:
+        raise ValueError(f"unknown volatility multiple {multiple!r}; expected one of {list(VOL_MULTIPLES)}")
+    if "Close" not in df.columns:
+        raise ValueError(f"threshold_{multiple:g}vol: missing column(s) ['Close']")
+    sigma = np.log(df["Close"].astype(float)).diff().rolling(VOL_WINDOW).std().to_numpy()
+    return _reach_labels(df, multiple * sigma * np.sqrt(horizon), horizon, price, f"threshold_{multiple:g}vol")
+
+
+def task_labels(
+    df: pd.DataFrame,  # Date + OHLCV
+    task: str,  # 'threshold_1pct', 'threshold_1vol', ...
+    horizon: int,  # bars ahead the label looks
+    price: str = "high",  # 'high' or 'close'
+) -> pd.Series:
+    "The labels of `task` at `horizon`: a move in percent (`threshold_labels`) or in recent volatility (`vol_threshold_labels`)."
+    x = parse_task(task)
+    return (threshold_labels if task.endswith("pct") else vol_threshold_labels)(df, x, horizon, price)

@@ -19,7 +19,7 @@ from .context import RunContext
 from .device import ThermalGuard, ThermalStop, device_memory
 from .checks import check_count, check_positive, count, fraction, positive, run_command, seed
 from .splits import ExperimentData, data_subset, prepare_experiment
-from .model import DEFAULT_BUDGET, build_model, canonical_budget, count_parameters, model_config
+from .model import DEFAULT_BUDGET, build_model, canonical_budget, count_parameters
 from .model import n_embedding_parameters, parse_budget, plan_batch
 from .storage import file_lock, read_json, write_json_atomic
 from .trainer import Diverged, Hyperparameters, Trainer, bootstrap_auc, classification_metrics, seed_everything
@@ -289,7 +289,7 @@ def run_training(
     this_run = {"experiment": cfg.name, "task": cfg.task, "budget": budget, "horizon": cfg.horizon}
     hp, hpo_doc = _hyperparameters(hyperparameters, hpo_best, this_run, strict)
     hp, data = fraction_hyperparameters(hp, train_fraction), prepare_experiment(cfg, ctx)
-    arch = model_config(budget, data.windows.n_features, cfg.context_length, cfg.channel_mode, hp.dropout, root=ctx.root)
+    arch = data.architecture(budget, hp.dropout, root=ctx.root)
     hp, plan = _plan_memory(arch, hp, ctx.torch_device)
     train_idx = data.windows.train
     if train_fraction < 1:

@@ -247,8 +247,8 @@ def predict(
     self.model.eval()
     ys, ps = [], []
     with torch.no_grad(), self._autocast():
-        for xb, yb in self.w.batches(idx, batch_size):
-            ps.append(torch.sigmoid(self.model(xb).float()).cpu())
+        for xb, yb, sb in self.w.batches(idx, batch_size):
+            ps.append(torch.sigmoid(self.model(xb, sb).float()).cpu())
             ys.append(yb.cpu())
     p = torch.cat(ps).numpy()
     if not np.isfinite(p).all():
@@ -324,9 +324,9 @@ def train_epoch(self: Trainer) -> dict:
     self.epoch += 1
     self.model.train()
     t0, total, n = time.perf_counter(), 0.0, 0
-    for step, (xb, yb) in enumerate(self.w.batches(self.train_idx, self.batch_size, shuffle=True, generator=self.gen)):
+    for step, (xb, yb, sb) in enumerate(self.w.batches(self.train_idx, self.batch_size, shuffle=True, generator=self.gen)):
         with self._autocast():
-            logits = self.model(xb)
+            logits = self.model(xb, sb)
         loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=self.pos_weight)
         value = loss.item()
         if not math.isfinite(value):  # before the step: the weights stay those of the last finite loss

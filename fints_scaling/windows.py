@@ -145,6 +145,15 @@ def gather(self: TensorWindows, idx: torch.Tensor) -> tuple[torch.Tensor, torch.
     xb = self.x[idx[:, None] + self.offsets]
     return (revin(xb) if self.norm == "revin" else xb), self.y[idx + self.context_length - 1]
 
+# %% ../nbs/foundations/07_windows.ipynb #8bc1a87d
+@patch
+def series_of(
+    self: TensorWindows,
+    idx: torch.Tensor,  # window indices
+) -> torch.Tensor:
+    "The position in `series` of each window's series (0 for a single series)."
+    return self.row_series[idx] if self.row_series is not None else torch.zeros_like(idx, dtype=torch.int32)
+
 # %% ../nbs/foundations/07_windows.ipynb #3b14ec1b
 @patch
 def batches(
@@ -154,11 +163,11 @@ def batches(
     shuffle: bool = False,  # shuffle on the device
     generator: torch.Generator | None = None,  # seeds the shuffle
 ) -> Iterator:
-    "Batches of `(x, y)` over `idx`, shuffled on the device when asked."
+    "Batches of `(x, y, series)` over `idx`, shuffled on the device when asked; `series` is each window's position in a pool's `series`."
     if shuffle:
         idx = idx[torch.randperm(len(idx), generator=generator, device="cpu").to(idx.device)]
     for i in range(0, len(idx), batch_size):
-        yield self.gather(idx[i : i + batch_size])
+        yield *self.gather(b := idx[i : i + batch_size]), self.series_of(b)
 
 # %% ../nbs/foundations/07_windows.ipynb #eda1dd73
 @patch(cls_method=True)
@@ -203,12 +212,3 @@ def train_on(
         settings=self.splits.settings | {"train_series": list(names)},
     )
     return type(self)(self.x, self.y, splits, self.norm, self.stats, self.series, self.row_series)
-
-
-@patch
-def series_of(
-    self: TensorWindows,
-    idx: torch.Tensor,  # window indices
-) -> torch.Tensor:
-    "The position in `series` of each window's series (0 for a single series)."
-    return self.row_series[idx] if self.row_series is not None else torch.zeros_like(idx, dtype=torch.int32)

@@ -38,3 +38,29 @@ def test_download_of_unknown_ticker_fails_cleanly(root, monkeypatch, capsys):
     assert sources.data_cli(["--root", str(root), "download", "--ticker", "NOPE"]) == 2
     assert "no rows for 'NOPE'" in capsys.readouterr().err
     assert not (root / "data").exists()
+
+
+def test_download_of_fifty_tickers_retries_and_resumes(root, monkeypatch, capsys):
+    "Fifty tickers from a file through yfinance's interface: one dropped connection is retried, every file gets its manifest entry, and a second run skips them all."
+    import yfinance
+
+    tickers, calls = [f"T{i:02d}" for i in range(50)], []
+
+    class Flaky(FakeTicker):
+        def history(self, period, auto_adjust):
+            calls.append(self.symbol)
+            if self.symbol == "T07" and calls.count("T07") == 1:
+                raise ConnectionError("connection reset by peer")
+            return recorded_history()
+
+    monkeypatch.setattr(yfinance, "Ticker", Flaky)
+    (root / "tickers.txt").write_text("# fifty\n" + "\n".join(tickers) + "\n\n")
+    args = ["--root", str(root), "download", "--tickers-file", str(root / "tickers.txt"), "--retry-wait", "0"]
+    assert sources.data_cli(args) == 0
+    assert "50 written, 0 skipped (already there), 1 retried, 0 failed" in capsys.readouterr().out
+    paths = DataPaths(root)
+    assert [Manifest(paths).verify_file(paths.raw / f"{t}.parquet")["id"] for t in tickers] == [f"{t}.OHLCV.daily" for t in tickers]
+    assert len(calls) == 51
+    assert sources.data_cli(args) == 0
+    assert "0 written, 50 skipped (already there), 0 retried, 0 failed" in capsys.readouterr().out
+    assert len(calls) == 51
