@@ -37,16 +37,20 @@ study: data
 
 # Does pooling help? SP500 and NASDAQ trained together against SP500 alone on the same calendar, budgets 30K, 100K and 300K x 3
 # model seeds at horizon 1 with the trainer's default hyperparameters; the pool with and without a series embedding, on
-# threshold_1pct and on threshold_1vol (a move of one recent standard deviation). Then the paired comparisons on SP500's own
-# test windows: the forecasts as they are, and recalibrated on each series' val windows. Finished runs are skipped.
-POOL_RUNS := $(foreach t,1pct 1vol,$(foreach b,30K 100K 300K,$(foreach s,0 1 2,$(foreach c,pool poolembed solo,$(c):$(t):$(b):$(s)))))
+# threshold_1pct and on threshold_1vol (a move of one recent standard deviation); and, for the data axis, pool and alone on
+# the most recent half of their history. Then the paired comparisons on SP500's own test windows, the forecasts as they are
+# and recalibrated on each series' val windows, and L(N, D) over the threshold_1pct runs. Finished runs are skipped.
+POOL_RUNS := $(foreach t,1pct 1vol,$(foreach b,30K 100K 300K,$(foreach s,0 1 2,$(foreach c,pool poolembed solo,$(c):$(t):$(b):$(s):1)))) \
+	$(foreach b,30K 100K 300K,$(foreach c,pool solo,$(c):1pct:$(b):0:0.5))
 pool: data
-	@for run in $(POOL_RUNS); do IFS=: read c t b s <<< "$$run"; \
-		f=outputs/results/$${c}_daily_threshold_$${t}_h1/$$b$$([ $$s = 0 ] || echo _seed$$s).json; \
-		[ -f $$f ] || $(BIN)/fints-train --config configs/experiments/$${c}_daily_threshold_1pct.yaml --task threshold_$$t --horizon 1 \
-			--budget $$b --model-seed $$s --wandb-mode disabled --no-mlflow > /dev/null || exit 1; echo "$$f"; done
+	@for run in $(POOL_RUNS); do IFS=: read c t b s f <<< "$$run"; \
+		f_=$$([ $$f = 1 ] || echo _d$$f); s_=$$([ $$s = 0 ] || echo _seed$$s); \
+		out=outputs/results/$${c}_daily_threshold_$${t}_h1/$$b$$f_$$s_.json; \
+		[ -f $$out ] || $(BIN)/fints-train --config configs/experiments/$${c}_daily_threshold_1pct.yaml --task threshold_$$t --horizon 1 \
+			--budget $$b --model-seed $$s --train-fraction $$f --wandb-mode disabled --no-mlflow > /dev/null || exit 1; echo "$$out"; done
 	@for t in 1pct 1vol; do for c in pool poolembed; do for k in "" --calibrated; do \
-		$(BIN)/fints-pooling --pooled $${c}_daily_threshold_$${t}_h1 --alone solo_daily_threshold_$${t}_h1 --series SP500 $$k; \
+		$(BIN)/fints-pooling --pooled $${c}_daily_threshold_$${t}_h1 --alone solo_daily_threshold_$${t}_h1 --series SP500 $$k \
+			$$([ $$c$$t$$k = pool1pct ] && echo --law); \
 		done; done; done
 
 # System programs some tests use: Chromium (browser tests) and PostgreSQL (distributed HPO test). Installed with apt only as root

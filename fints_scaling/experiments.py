@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from fastcore.basics import patch
 from .bars import TIMESCALES
-from .config import ExperimentCell, cell_name, parse_cell_name
+from .config import ExperimentCell, ExperimentConfig, cell_name, parse_cell_name
 from .context import RunContext
 from .hpo import StudySettings, hpo_best_path, load_search_space
 from .model import BUDGETS, canonical_budget, flops_per_sample, memory_plan, model_config, model_config_path, parse_budget
@@ -91,6 +91,7 @@ class Phase:
     fractions: tuple = ()  # shares of the train windows for data-size runs (under the first model seed)
     fraction_budgets: tuple = ()  # the budgets trained on those shares
     own_hpo: bool = False  # also tune each borrowed task on its own (cell `{phase}_own_...`), to price borrowing
+    config: str | None = None  # the experiment YAML every cell starts from, e.g. a pool's (None: spy_daily_{task}.yaml)
 
     def __post_init__(self):
         if self.name not in PHASES:
@@ -119,9 +120,11 @@ class Phase:
         timescale: str,  # its timescale
         own: bool = False,  # the own-HPO twin of a borrowed task's cell
     ) -> ExperimentCell:
-        "The cell of `task` at `horizon` and `timescale`, named `{phase}_{timescale}_{task}_h{horizon}` (`{phase}_own_...` for `own`)."
-        name = cell_name(self.name + ("_own" if own else ""), task, horizon, timescale)
-        return ExperimentCell(task=task, horizon=horizon, timescale=timescale, experiment=name)
+        """The cell of `task` at `horizon` and `timescale`, named `{phase}_{timescale}_{task}_h{horizon}` (`{phase}_own_...` for `own`;
+        `{phase}_{config}_...` from a config, its file's first word, such as `study_pool_daily_threshold_1pct_h1`)."""
+        tag = ("_own" if own else "") + (f"_{Path(self.config).stem.split('_')[0]}" if self.config else "")
+        name = cell_name(self.name + tag, task, horizon, timescale)
+        return ExperimentCell(self.config, task=task, horizon=horizon, timescale=timescale, experiment=name)
 
     def cells(self) -> list[ExperimentCell]:
         "Every cell of the phase: tasks x horizons x timescales."
@@ -285,6 +288,11 @@ print(results["experiment"], results["budget"], results["metrics"]["test"])
     return _generate("train", body, note, run, root)
 
 # %% ../nbs/22_experiments.ipynb #484b8a31
+def _data_files(cfg: ExperimentConfig, root: Path) -> list[Path]:
+    "The datasets a cell reads: each series' of a pool, else its one."
+    return list(cfg.data_files(root).values()) if cfg.series else [cfg.data_file(root)]
+
+
 def check_phase(
     phase: Phase,  # the matrix of runs
     study: StudySettings,  # how its HPO studies run
@@ -301,8 +309,8 @@ def check_phase(
         load_search_space(study.search_space_path, ctx)
     for cell in phase.cells():
         cfg = cell.resolve(ctx.root)
-        data = cfg.data_file(ctx.root)
-        verify_data_file(data, ctx.verify)
+        for data in _data_files(cfg, ctx.root):
+            verify_data_file(data, ctx.verify)
         n_features = len(feature_columns(read_table(data)))
         for b in phase.budgets:
             model_config(b, n_features, cfg.context_length, cfg.channel_mode, root=ctx.root)
@@ -389,17 +397,20 @@ def phase_tasks(
     rel, out, features = lambda p: Path(p).relative_to(ctx.root).as_posix(), [], {}
     for r in matrix:
         cfg = r.cell.resolve(ctx.root)
-        data = cfg.data_file(ctx.root)
-        if not data.is_relative_to(ctx.root):
-            raise ValueError(f"{data}: a cluster task reads data under the project root ({ctx.root}), where every worker has it")
-        n = features.setdefault(data, len(feature_columns(read_table(data))))
+        files = _data_files(cfg, ctx.root)
+        for data in files:
+            if not data.is_relative_to(ctx.root):
+                raise ValueError(f"{data}: a cluster task reads data under the project root ({ctx.root}), where every worker has it")
+        n = features.setdefault(files[0], len(feature_columns(read_table(files[0]))))
         best = hpo_best_path(r.experiment, r.budget, ctx.root)
         batch = json.loads(best.read_text())["best_params"].get("batch_size") if best.exists() else None
         plan = memory_plan(
             model_config(r.budget, n, cfg.context_length, cfg.channel_mode, root=ctx.root), batch or Hyperparameters.batch_size
         )
         nb = "16_hpo.ipynb" if r.kind == "hpo" else "17_train.ipynb"
-        task = NotebookTask(f"{r.kind} {r.name}", nb, rel(_executed(r, ctx.root)), rel(r.output(ctx.root)), _waits_for(r), (rel(data),))
+        task = NotebookTask(
+            f"{r.kind} {r.name}", nb, rel(_executed(r, ctx.root)), rel(r.output(ctx.root)), _waits_for(r), tuple(map(rel, files))
+        )
         out.append(replace(task, memory=plan["total"] + 2**30, num_cpus=1 if parse_budget(r.budget) < 1e6 else 4))
     return out
 
@@ -424,7 +435,7 @@ def report_phase(
     phase grows over several runs), each borrowed cell against its own-HPO twin where one was trained."""
     results = (ctx or RunContext()).root / "outputs" / "results"
     found = {p.name: cell for p in results.glob(f"{phase.name}_*") if p.is_dir() and (cell := parse_cell_name(p.name))}
-    twin = {e: phase.cell(**cell, own=True).experiment for e, cell in found.items()}
+    twin = {e: f"{phase.name}_own{e.removeprefix(phase.name)}" for e in found}
     cells = list(dict.fromkeys([c.experiment for c in phase.cells()] + sorted(set(found) - set(twin.values()))))
     own = {e: twin[e] for e in cells if twin.get(e) in found}
     return write_study_report(phase.name, cells, own, n_boot=n_boot, method=method, ctx=ctx)
@@ -512,6 +523,7 @@ def experiments_cli(argv=None) -> int:
     g.add_argument("--fractions", type=fraction, nargs="*", default=[], help="shares of the train windows for data-size runs")
     g.add_argument("--fraction-budgets", nargs="*", default=[], help="the budgets trained on those shares")
     g.add_argument("--own-hpo", action="store_true", help="also tune borrowed tasks on their own, to price borrowing")
+    g.add_argument("--config", help="the experiment YAML every cell starts from, e.g. a pool's (default: spy_daily_{task}.yaml)")
     ap.add_argument("--dry-run", action="store_true")
     x = ap.add_argument_group("where the runs execute")
     x.add_argument("--executor", choices=EXECUTORS, default="local", help="local: one notebook after another here; ray: tasks on a cluster")
@@ -527,7 +539,7 @@ def experiments_cli(argv=None) -> int:
     def main():
         ctx, study = RunContext.from_args(args), StudySettings.from_args(args)
         phase = Phase(args.phase, args.budgets, args.tasks, args.horizons, args.timescales, args.seeds, args.train_epochs)
-        phase = replace(phase, fractions=args.fractions, fraction_budgets=args.fraction_budgets, own_hpo=args.own_hpo)
+        phase = replace(phase, fractions=args.fractions, fraction_budgets=args.fraction_budgets, own_hpo=args.own_hpo, config=args.config)
         if args.action == "list":
             return _list(phase, estimate_cost(phase, study, ctx))
         if args.action == "generate":

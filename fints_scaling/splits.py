@@ -247,8 +247,8 @@ class CalendarSplit:
     series: dict  # {series: its Splits; indices are its own rows, day_split the roles of its days}
 
 
-def _check_series_dates(dates: dict, window: int) -> dict:
-    "Each series' days as a sorted, unique DatetimeIndex; errors name the series that is unsorted, duplicated, too short or disjoint."
+def _check_series_dates(dates: dict) -> dict:
+    "Each series' days as a sorted, unique DatetimeIndex; errors name the series that is unsorted, duplicated or disjoint."
     if not dates:
         raise ValueError("no series to split")
     out = {}
@@ -256,8 +256,6 @@ def _check_series_dates(dates: dict, window: int) -> dict:
         d = pd.DatetimeIndex(d)
         if not d.is_monotonic_increasing or d.has_duplicates:
             raise ValueError(f"series {name}: dates must be sorted and unique")
-        if len(d) < window:
-            raise ValueError(f"series {name}: {len(d)} days cannot hold one window of {window} days (context + horizon)")
         out[name] = d
     for name, d in reversed(out.items()):  # the last named, most often the one added
         others = [o for n, o in out.items() if n != name]
@@ -274,10 +272,12 @@ def calendar_split(
     **kwargs,  # `ChunkSplitter`'s settings but `total_days`: context_length, horizon, ratios, seed, mode, purge, embargo, chunk_days
 ) -> CalendarSplit:
     "Split several series on their union calendar: the same val and test dates for all, purge and embargo in union trading days."
-    probe = ChunkSplitter(10**6, **kwargs)  # checks the settings before the dates
-    dates = _check_series_dates(dates, probe.window)
+    dates = _check_series_dates(dates)
     calendar = pd.DatetimeIndex(sorted(set().union(*dates.values())))
     splitter = ChunkSplitter(len(calendar), **kwargs)
+    for name, d in dates.items():
+        if len(d) < splitter.window:
+            raise ValueError(f"series {name}: {len(d)} days cannot hold one window of {splitter.window} days (context + horizon)")
     roles, series = splitter.day_split(), {}
     for name, d in dates.items():
         at = calendar.get_indexer(d)  # each of its days on the calendar

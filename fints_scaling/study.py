@@ -13,7 +13,8 @@ import numpy as np
 from fastcore.meta import delegates
 from .checks import count, run_command
 from .context import RunContext
-from .scaling import BASELINES, block_length, calendar_bootstrap, fit_power_law, generate_scaling_report
+from .scaling import BASELINES, block_length, bootstrap_curves, calendar_bootstrap, fit_joint_law, fit_power_law
+from .scaling import generate_scaling_report
 from .scaling import percentile_interval, points_needed, read_results, window_losses
 from .splits import too_small_to_judge
 from .storage import atomic_path, write_json_atomic
@@ -21,7 +22,7 @@ from .storage import atomic_path, write_json_atomic
 # %% auto #0
 __all__ = ['ADJUSTMENTS', 'ADJUSTMENT_NAMES', 'CLAIMS', 'skill_score', 'bootstrap_pvalue', 'adjust_pvalues', 'load_study_cell',
            'study_tests', 'study_analysis', 'equal_skill_false_alarms', 'plot_skill_heatmap', 'study_summary',
-           'study_markdown', 'write_study_report', 'pooling_comparison', 'pooling_cli']
+           'study_markdown', 'write_study_report', 'pooling_comparison', 'data_axis_law', 'pooling_cli']
 
 # %% ../nbs/20_study.ipynb #56524991
 def skill_score(
@@ -449,25 +450,30 @@ def write_study_report(
     return dict(report=report, figure=png, json=js, analysis=analysis)
 
 # %% ../nbs/20_study.ipynb #08d730fb
+def _on_series(p: Path, r: dict, series: str, prediction: str = "model") -> tuple[np.ndarray, list, np.ndarray]:
+    "Labels, days and `prediction` forecasts of a pooled run's test windows of `series`; errors name the file."
+    pred = r["predictions"]
+    if "series" not in pred:
+        raise ValueError(f"{p}: not a pooled run (its test predictions name no series)")
+    if prediction not in pred:
+        raise ValueError(f"{p}: holds no {prediction!r} predictions; train it again")
+    on = np.asarray(pred["series"]) == series
+    if not on.any():
+        raise ValueError(f"{p}: no test window of series {series}; its pool holds {sorted(set(pred['series']))}")
+    return np.asarray(pred["y"])[on], np.asarray(pred["day"])[on].tolist(), np.asarray(pred[prediction])[on]
+
+
 def _series_runs(records: list, series: str, prediction: str = "model") -> dict:
     "Per budget of a pooled experiment's full-data runs: the days of `series`' test windows, and per seed its window losses."
     out = {}
     for p, r in sorted(records, key=lambda pr: (pr[1]["params"], pr[1].get("model_seed", 0))):
-        pred = r["predictions"]
-        if "series" not in pred:
-            raise ValueError(f"{p}: not a pooled run (its test predictions name no series)")
-        if prediction not in pred:
-            raise ValueError(f"{p}: holds no {prediction!r} predictions; train it again")
-        on = np.asarray(pred["series"]) == series
-        if not on.any():
-            raise ValueError(f"{p}: no test window of series {series}; its pool holds {sorted(set(pred['series']))}")
-        y, days = np.asarray(pred["y"])[on], np.asarray(pred["day"])[on].tolist()
+        y, days, forecast = _on_series(p, r, series, prediction)
         b = out.setdefault(r["budget"], dict(params=r["params"], horizon=r["horizon"], days=days, seeds=[], losses=[]))
         if days != b["days"]:
             raise ValueError(f"{p}: its {series} test windows differ from those of its budget's other runs")
-        b["logistic"] = window_losses(y, np.asarray(pred["logistic"])[on])
+        b["logistic"] = window_losses(y, _on_series(p, r, series, "logistic")[2])
         b["seeds"].append(r.get("model_seed", 0))
-        b["losses"].append(window_losses(y, np.asarray(pred[prediction])[on]))
+        b["losses"].append(window_losses(y, forecast))
     return out
 
 # %% ../nbs/20_study.ipynb #3095a8fb
@@ -509,7 +515,54 @@ def pooling_comparison(
         pooled=pooled, alone=alone, series=series, prediction=prediction, comparisons=rows, best_budget=best, logistic_alone=logistic
     )
 
+# %% ../nbs/20_study.ipynb #4a72a046
+def data_axis_law(
+    records: list,  # (path, results record) of pooled runs, of any budget, train fraction and training series
+    series: str,  # the series whose test windows judge every run
+    n_boot: int = 1000,  # bootstrap replicates of the points
+    n_refits: int = 200,  # refits of the law's intervals
+    seed: int = 0,  # seeds the bootstrap
+    level: float = 0.95,  # the intervals' level
+) -> dict:
+    "L(N, D) of test loss on `series`' own test windows, D each run's train windows (more series or more history), with intervals."
+    groups, ref = {}, None
+    for p, r in records:
+        y, days, forecast = _on_series(p, r, series)
+        ref = ref or (p, days, r["horizon"])
+        if days != ref[1]:
+            raise ValueError(f"{p}: its {series} test windows differ from those of {ref[0]}; judge every run on one calendar")
+        key = (r["experiment"], r["params"], r.get("train_fraction", 1.0))
+        g = groups.setdefault(key, dict(experiment=r["experiment"], budget=r["budget"], params=r["params"], losses=[]))
+        g |= dict(train_fraction=key[2], windows=r["samples"]["train"])
+        g["losses"].append(window_losses(y, forecast))
+    if not groups:
+        raise ValueError("no runs to fit a law to")
+    cells = sorted(groups.values(), key=lambda g: (g["params"], g["windows"], g["experiment"]))
+    losses = [np.stack(g.pop("losses")) for g in cells]
+    obs = np.array([l.mean() for l in losses])
+    reps = bootstrap_curves(losses, n_boot, block_length(len(ref[1]), ref[2]), seed)
+    for g, l, k in zip(cells, losses, range(len(cells))):
+        g |= dict(seeds=len(l), test_loss=float(obs[k]), test_loss_ci=percentile_interval(reps[:, k], level))
+    N, D = (np.array([g[k] for g in cells], float) for k in ("params", "windows"))
+    return dict(series=series, points=cells, law=fit_joint_law(N, D, obs, replicates=reps[:n_refits], level=level))
+
 # %% ../nbs/20_study.ipynb #c3141a74
+def _law_lines(fit: dict) -> list[str]:
+    "The data-axis law's points and its verdict on D, for the terminal."
+    lines = [
+        f"L(N, D) on {fit['series']}'s test windows, D the train windows:",
+        f"{'experiment':<36} {'params':>8} {'D':>6} {'seeds':>5}  test loss",
+    ]
+    lines += [f"{g['experiment']:<36} {g['params']:>8,} {g['windows']:>6,} {g['seeds']:>5}  {g['test_loss']:.4f}" for g in fit["points"]]
+    law = fit["law"]
+    if not law["identifiable"]:
+        return [*lines, f"law: {law['reason']}"]
+    ci = law.get("ci", {})
+    beta = f"beta {law['beta']:.3f} {_ci(ci.get('beta'), 3)}, alpha {law['alpha']:.3f} {_ci(ci.get('alpha'), 3)}, E {law['E']:.3f}"
+    helps = ci.get("beta") and ci["beta"][0] > 0 and law["B"] > 0
+    return [*lines, f"law: {beta}", "more train windows lower the loss" if helps else "the data do not show that more train windows help"]
+
+
 def pooling_cli(argv=None) -> int:
     "Command line: is a model trained on a pool better, on one series' own test windows, than one trained on that series alone?"
     ap = argparse.ArgumentParser(
@@ -521,6 +574,7 @@ def pooling_cli(argv=None) -> int:
     ap.add_argument("--alone", required=True, help="the experiment trained on the series alone, on the pool's calendar")
     ap.add_argument("--series", required=True, help="the series both are judged on, e.g. SP500")
     ap.add_argument("--calibrated", action="store_true", help="compare the forecasts recalibrated on each series' val windows")
+    ap.add_argument("--law", action="store_true", help="also fit L(N, D) to every run of both, data fractions included")
     ap.add_argument("--n-boot", type=count, default=2000, help="bootstrap replicates")
     ap.add_argument("--adjust", choices=list(ADJUSTMENTS), default="holm", help="multiplicity adjustment across budgets")
     RunContext.add_arguments(ap, verify=False, runs=False)
@@ -540,5 +594,9 @@ def pooling_cli(argv=None) -> int:
         best, lr = pc["best_budget"], pc["logistic_alone"]
         print(f"lowest mean loss (point estimates): pooled {best.get('pooled')}, alone {best.get('alone')}; logistic alone {lr:.4f}")
         print(write_json_atomic(pc, root / f"pooling_{args.pooled}_vs_{args.alone}_{args.series}{'_calibrated' * args.calibrated}.json"))
+        if args.law:
+            fit = data_axis_law([pr for e in (args.pooled, args.alone) for pr in read_results(e, root)], args.series, args.n_boot)
+            print("\n".join(_law_lines(fit)))
+            print(write_json_atomic(fit, root / f"data_axis_{args.pooled}_vs_{args.alone}_{args.series}.json"))
 
     return run_command("fints-pooling", main)

@@ -8,6 +8,8 @@ from conftest import ROOT, bin_path
 from fints_scaling.context import RunContext
 from fints_scaling.device import ThermalGuard, ThermalStop
 from fints_scaling.train import results_path, run_training
+from fints_scaling.config import ExperimentCell
+from fints_scaling.model import PatchTSTConfig, n_embedding_parameters, n_parameters
 
 DATA = ROOT / "data/processed/v1/SP500_dataset_c.parquet"
 HP = {"epochs": 6, "patience": 100, "batch_size": 64, "learning_rate": 1e-3}
@@ -208,3 +210,16 @@ def test_a_pool_trains_on_both_series_and_judges_each(root):
     days = {s: {d for d, x in zip(res["predictions"]["day"], res["predictions"]["series"]) if x == s} for s in n}
     assert days["SP500"] == days["NASDAQ"]  # one calendar: the same test dates for both
     assert res["samples"]["train"] == sum(res["series"][s]["summary"]["train"]["windows"] for s in n)
+
+
+def test_a_pool_with_a_series_embedding_trains_on_a_volatility_task(root):
+    for d in ("configs", "data"):
+        (root / d).symlink_to(ROOT / d)
+    ctx = RunContext(root=root, wandb_mode="disabled", mlflow=False, progress=False)
+    cell = ExperimentCell(root / "configs/experiments/poolembed_daily_threshold_1pct.yaml", task="threshold_1vol", horizon=1)
+    res = run_training(cell, "30K", hyperparameters={**HP, "epochs": 1}, ctx=ctx)
+    arch = PatchTSTConfig(**res["architecture"])
+    assert (res["experiment"], res["task"], arch.n_series) == ("poolembed_daily_threshold_1vol_h1", "threshold_1vol", 2)
+    assert res["params"] == n_parameters(arch) and res["params_non_embedding"] == res["params"] - n_embedding_parameters(arch)
+    rates = {s: v["summary"]["train"]["positives"] / v["summary"]["train"]["windows"] for s, v in res["series"].items()}
+    assert abs(rates["SP500"] - rates["NASDAQ"]) < 0.05, rates  # in each series' own volatility, the base rates are alike
