@@ -1,4 +1,4 @@
-"""Daily OHLCV from three places: data embedded in the `arch` package (no network), yfinance when online, and any CSV or parquet file. Whatever the source, a frame leaves this module as `Date` + `Open, High, Low, Close, Volume`, checked.
+"""Daily OHLCV from three places: data embedded in the `arch` and `pmdarima` packages (no network), yfinance when online, and any CSV or parquet file. Whatever the source, a frame leaves this module as `Date` + `Open, High, Low, Close, Volume`, checked.
 
 Docs: https://fints-scaling.github.io/fints_scaling/foundations/sources.html.md"""
 
@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/sources.html.md"
 
 # %% ../nbs/foundations/03_sources.ipynb #e1b9ab39
 from __future__ import annotations
-import argparse, importlib, re, time
+import argparse, importlib, importlib.util, re, tarfile, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -70,7 +70,23 @@ EMBEDDED = {
     "SP500": dict(module="arch.data.sp500", columns=OHLCV, description="S&P 500 index, daily OHLCV 1999-2018 (arch package)"),
     "NASDAQ": dict(module="arch.data.nasdaq", columns=OHLCV, description="NASDAQ Composite index, daily OHLCV 1999-2018 (arch package)"),
     "VIX": dict(module="arch.data.vix", columns=("Close",), description="CBOE VIX, daily closes 2014-2019 (arch package, from FRED)"),
+    "MSFT": dict(
+        module="pmdarima",
+        file="datasets/data/msft.tar.gz",
+        columns=OHLCV,
+        description="Microsoft stock, daily OHLCV 1986-2017 (pmdarima package, from Kaggle's CC0 US stocks data)",
+    ),
 }
+
+
+def _read_embedded(spec: dict) -> pd.DataFrame:
+    "The Date-indexed frame of an embedded spec: an `arch.data` module's `load()`, or a CSV in a package's tar file, found unimported."
+    if "file" not in spec:
+        return importlib.import_module(spec["module"]).load()
+    if (found := importlib.util.find_spec(spec["module"])) is None:
+        raise ModuleNotFoundError(f"the {spec['module']} package holds this series: pip install {spec['module']}")
+    with tarfile.open(Path(found.submodule_search_locations[0]) / spec["file"]) as tar:
+        return pd.read_csv(tar.extractfile(tar.getmembers()[0]), index_col="Date", parse_dates=True)
 
 
 def price_columns(df: pd.DataFrame) -> tuple:
@@ -84,11 +100,11 @@ def series_kind(df: pd.DataFrame) -> str:
 
 
 def load_embedded(ticker: str) -> pd.DataFrame:
-    "Daily prices of an embedded `ticker` (SP500, NASDAQ, VIX), validated."
+    "Daily prices of an embedded `ticker` (SP500, NASDAQ, VIX, MSFT), validated."
     if ticker not in EMBEDDED:
         raise ValueError(f"unknown embedded ticker {ticker!r}; expected one of {list(EMBEDDED)}")
     spec = EMBEDDED[ticker]
-    raw = importlib.import_module(spec["module"]).load()
+    raw = _read_embedded(spec)
     if spec["columns"] == ("Close",):
         raw = raw.rename(columns={raw.columns[0]: "Close"}).dropna()
     df = raw.rename_axis("Date").reset_index()[["Date", *spec["columns"]]]

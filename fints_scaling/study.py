@@ -574,7 +574,7 @@ def pooling_cli(argv=None) -> int:
     ap.add_argument("--alone", required=True, help="the experiment trained on the series alone, on the pool's calendar")
     ap.add_argument("--series", required=True, help="the series both are judged on, e.g. SP500")
     ap.add_argument("--calibrated", action="store_true", help="compare the forecasts recalibrated on each series' val windows")
-    ap.add_argument("--law", action="store_true", help="also fit L(N, D) to every run of both, data fractions included")
+    ap.add_argument("--law", nargs="*", metavar="EXPERIMENT", help="also fit L(N, D) to every run of both and of these, fractions included")
     ap.add_argument("--n-boot", type=count, default=2000, help="bootstrap replicates")
     ap.add_argument("--adjust", choices=list(ADJUSTMENTS), default="holm", help="multiplicity adjustment across budgets")
     RunContext.add_arguments(ap, verify=False, runs=False)
@@ -594,8 +594,9 @@ def pooling_cli(argv=None) -> int:
         best, lr = pc["best_budget"], pc["logistic_alone"]
         print(f"lowest mean loss (point estimates): pooled {best.get('pooled')}, alone {best.get('alone')}; logistic alone {lr:.4f}")
         print(write_json_atomic(pc, root / f"pooling_{args.pooled}_vs_{args.alone}_{args.series}{'_calibrated' * args.calibrated}.json"))
-        if args.law:
-            fit = data_axis_law([pr for e in (args.pooled, args.alone) for pr in read_results(e, root)], args.series, args.n_boot)
+        if args.law is not None:
+            runs = [pr for e in (args.pooled, args.alone, *args.law) for pr in read_results(e, root)]
+            fit = data_axis_law(runs, args.series, args.n_boot)
             print("\n".join(_law_lines(fit)))
             print(write_json_atomic(fit, root / f"data_axis_{args.pooled}_vs_{args.alone}_{args.series}.json"))
 

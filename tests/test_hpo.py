@@ -338,15 +338,15 @@ def test_processes_racing_for_the_last_trials_stop_at_exactly_n(tmp_path):
 
 
 def test_a_pool_with_a_series_embedding_is_tuned_and_trained_with_its_best_parameters(project):
-    "HPO on a pool (SP500 and NASDAQ, a vector per series) through the same route as one series: its best JSON trains the pool."
+    "HPO on a pool (SP500, NASDAQ and MSFT, a vector per series) through the same route as one series: its best JSON trains the pool."
     from fints_scaling.hpo import StudySettings, run_hpo
     from fints_scaling.train import run_training
 
     ctx = RunContext(root=project, wandb_mode="disabled", mlflow=False, progress=False)
     cell = ExperimentCell("configs/experiments/poolembed_daily_threshold_1pct.yaml", horizon=1)
     best = run_hpo(cell, "30K", StudySettings(n_trials=2, max_epochs=2), ctx=ctx)
-    assert best["experiment"] == "poolembed_daily_threshold_1pct_h1" and best["architecture"]["n_series"] == 2
+    assert best["experiment"] == "poolembed_daily_threshold_1pct_h1" and best["architecture"]["n_series"] == 3
     assert best["n_trials_completed"] + best["n_trials_pruned"] == 2
     res = run_training(cell, "30K", hpo_best=hpo_best_path(best["experiment"], "30K", project), strict=True, ctx=ctx)
     assert res["architecture"] == best["architecture"] | {"dropout": res["hyperparameters"]["dropout"]}
-    assert list(res["series"]) == ["SP500", "NASDAQ"] and res["data_md5"] == best["data_md5"]
+    assert list(res["series"]) == ["SP500", "NASDAQ", "MSFT"] and res["data_md5"] == best["data_md5"]

@@ -203,12 +203,14 @@ def test_a_pool_trains_on_both_series_and_judges_each(root):
         (root / d).symlink_to(ROOT / d)
     ctx = RunContext(root=root, wandb_mode="disabled", mlflow=False, progress=False)
     res = run_training(root / "configs/experiments/pool_daily_threshold_1pct.yaml", "30K", hyperparameters={**HP, "epochs": 2}, ctx=ctx)
-    assert list(res["series"]) == ["SP500", "NASDAQ"] and list(res["metrics_by_series"]) == ["SP500", "NASDAQ"]
+    assert list(res["series"]) == ["SP500", "NASDAQ", "MSFT"] and list(res["metrics_by_series"]) == ["SP500", "NASDAQ", "MSFT"]
     n = {s: res["series"][s]["summary"]["test"]["windows"] for s in res["series"]}
     assert res["samples"]["test"] == sum(n.values()) and res["predictions"]["series"].count("NASDAQ") == n["NASDAQ"]
     assert res["metrics_by_series"]["SP500"]["test"]["n"] == n["SP500"] and "logistic" in res["metrics_by_series"]["NASDAQ"]["baselines"]
     days = {s: {d for d, x in zip(res["predictions"]["day"], res["predictions"]["series"]) if x == s} for s in n}
-    assert days["SP500"] == days["NASDAQ"]  # one calendar: the same test dates for both
+    assert days["SP500"] == days["NASDAQ"] and len(days["MSFT"]) < len(
+        days["SP500"]
+    )  # one calendar: the same test dates; MSFT ends in 2017
     assert res["samples"]["train"] == sum(res["series"][s]["summary"]["train"]["windows"] for s in n)
 
 
@@ -219,7 +221,7 @@ def test_a_pool_with_a_series_embedding_trains_on_a_volatility_task(root):
     cell = ExperimentCell(root / "configs/experiments/poolembed_daily_threshold_1pct.yaml", task="threshold_1vol", horizon=1)
     res = run_training(cell, "30K", hyperparameters={**HP, "epochs": 1}, ctx=ctx)
     arch = PatchTSTConfig(**res["architecture"])
-    assert (res["experiment"], res["task"], arch.n_series) == ("poolembed_daily_threshold_1vol_h1", "threshold_1vol", 2)
+    assert (res["experiment"], res["task"], arch.n_series) == ("poolembed_daily_threshold_1vol_h1", "threshold_1vol", 3)
     assert res["params"] == n_parameters(arch) and res["params_non_embedding"] == res["params"] - n_embedding_parameters(arch)
     rates = {s: v["summary"]["train"]["positives"] / v["summary"]["train"]["windows"] for s, v in res["series"].items()}
-    assert abs(rates["SP500"] - rates["NASDAQ"]) < 0.05, rates  # in each series' own volatility, the base rates are alike
+    assert max(rates.values()) - min(rates.values()) < 0.1, rates  # in each series' own volatility, the base rates are alike (1%: 25-54%)

@@ -41,7 +41,7 @@ def test_download_of_unknown_ticker_fails_cleanly(root, monkeypatch, capsys):
 
 
 def test_download_of_fifty_tickers_retries_and_resumes(root, monkeypatch, capsys):
-    "Fifty tickers from a file through yfinance's interface: one dropped connection is retried, every file gets its manifest entry, and a second run skips them all."
+    "Fifty tickers from a file through yfinance's interface: a dropped connection is retried, each file listed, and a rerun skips them all."
     import yfinance
 
     tickers, calls = [f"T{i:02d}" for i in range(50)], []
