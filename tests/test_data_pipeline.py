@@ -54,7 +54,7 @@ def test_data_dictionary_covers_every_parquet(built):
     assert r.returncode == 0, r.stderr
     md = (built / "docs/data_dictionary.md").read_text()
     files = sorted((built / "data").rglob("*.parquet"))
-    assert len(files) == 50 and all(f"### {f.name}" in md for f in files)
+    assert len(files) == 70 and all(f"### {f.name}" in md for f in files)
 
 
 def test_vix_bars_share_the_market_calendar(built):
