@@ -36,13 +36,12 @@ study: data
 		--n-trials 6 --max-epochs 20 --wandb-mode disabled
 
 # Does pooling help? The three embedded series (SP500, NASDAQ, MSFT) on one calendar, judged on SP500's own test windows: SP500
-# alone (solo), with NASDAQ (duo), all three (pool) and all three with a series embedding (poolembed), budgets 30K, 100K and
-# 300K x 3 model seeds at horizon 1 with the trainer's default hyperparameters, on threshold_1pct and (solo, pool, poolembed) on
-# threshold_1vol, a move of one recent standard deviation; solo and pool also on the most recent half of their history. Then
-# the paired comparisons, the forecasts as they are and recalibrated on each series' val windows, and L(N, D) over the
-# threshold_1pct runs. Finished runs are skipped.
-POOL_RUNS := $(foreach b,30K 100K 300K,$(foreach s,0 1 2,$(foreach c,solo duo pool poolembed,$(c):1pct:$(b):$(s):1) \
-	$(foreach c,solo pool poolembed,$(c):1vol:$(b):$(s):1))) $(foreach b,30K 100K 300K,$(foreach c,solo pool,$(c):1pct:$(b):0:0.5))
+# alone (solo), all three (pool) and all three with a series embedding (poolembed), budgets 30K, 100K and 300K x 3 model seeds
+# at horizon 1 with the trainer's default hyperparameters, on threshold_1pct and on threshold_1vol (a move of one recent
+# standard deviation); solo and pool also on the most recent half of their history. Then the paired comparisons, the forecasts
+# as they are and recalibrated on each series' val windows, and L(N, D) over the threshold_1pct runs. Finished runs are skipped.
+POOL_RUNS := $(foreach b,30K 100K 300K,$(foreach s,0 1 2,$(foreach t,1pct 1vol,$(foreach c,solo pool poolembed,$(c):$(t):$(b):$(s):1)))) \
+	$(foreach b,30K 100K 300K,$(foreach c,solo pool,$(c):1pct:$(b):0:0.5))
 POOLING := $(BIN)/fints-pooling --series SP500
 pool: data
 	@for run in $(POOL_RUNS); do IFS=: read c t b s f <<< "$$run"; \
@@ -51,8 +50,7 @@ pool: data
 			--budget $$b --model-seed $$s --train-fraction $$f --wandb-mode disabled --no-mlflow > /dev/null || exit 1; echo "$$out"; done
 	@for t in 1pct 1vol; do for c in pool poolembed; do for k in "" --calibrated; do \
 		$(POOLING) --pooled $${c}_daily_threshold_$${t}_h1 --alone solo_daily_threshold_$${t}_h1 $$k; done; done; done
-	$(POOLING) --pooled duo_daily_threshold_1pct_h1 --alone solo_daily_threshold_1pct_h1
-	$(POOLING) --pooled pool_daily_threshold_1pct_h1 --alone solo_daily_threshold_1pct_h1 --law duo_daily_threshold_1pct_h1
+	$(POOLING) --pooled pool_daily_threshold_1pct_h1 --alone solo_daily_threshold_1pct_h1 --law
 
 # System programs some tests use: Chromium (browser tests) and PostgreSQL (distributed HPO test). Installed with apt only as root
 # or with passwordless sudo; otherwise one line says which tests will skip and how to install them. PostgreSQL also comes
