@@ -79,10 +79,7 @@ class ExperimentConfig:
             (all(isinstance(s, str) and s for s in self.series), f"series must be names, got {list(self.series)!r}"),
             (len(set(self.series)) == len(self.series), f"series must not repeat, got {list(self.series)!r}"),
             ("{series}" in self.series_path, f"series_path must hold '{{series}}', got {self.series_path!r}"),
-            (
-                set(self.train_series) <= set(self.series),
-                f"train_series {list(self.train_series)} must be series of the pool {list(self.series)}",
-            ),
+            (set(self.train_series) <= set(self.series), f"train_series {list(self.train_series)} not all in series {list(self.series)}"),
             (not self.series_embedding or len(self.series) > 1, "series_embedding needs a pool of two series or more (series)"),
         ]
         for ok, msg in checks:
