@@ -158,6 +158,12 @@ def with_overrides(
         return self
     return replace(new, name=cell_name(self.name.split("_")[0], new.task, new.horizon, new.timescale))
 
+
+@patch(as_prop=True)
+def embedded_series(self: ExperimentConfig) -> int:
+    "Series the model learns a vector for: each of a pool's with `series_embedding`, else none."
+    return len(self.series) if self.series_embedding else 0
+
 # %% ../nbs/foundations/09_config.ipynb #7655d164
 def load_experiment_config(
     path,  # the experiment YAML

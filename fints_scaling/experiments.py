@@ -309,11 +309,12 @@ def check_phase(
         load_search_space(study.search_space_path, ctx)
     for cell in phase.cells():
         cfg = cell.resolve(ctx.root)
-        for data in _data_files(cfg, ctx.root):
+        files = _data_files(cfg, ctx.root)
+        for data in files:
             verify_data_file(data, ctx.verify)
-        n_features = len(feature_columns(read_table(data)))
+        n_features = len(feature_columns(read_table(files[0])))  # a pool's series share their columns, as preparing it checks
         for b in phase.budgets:
-            model_config(b, n_features, cfg.context_length, cfg.channel_mode, root=ctx.root)
+            model_config(b, n_features, cfg.context_length, cfg.channel_mode, n_series=cfg.embedded_series, root=ctx.root)
     tuned = {(r.experiment, r.budget) for r in matrix if r.kind == "hpo"}
     for r in matrix:
         for t, e in zip(r.borrowed_from or (), neighbour_experiments(r) if r.borrowed_from else ()):
@@ -355,7 +356,9 @@ def estimate_cost(
                 math.ceil(n_train * r.train_fraction),
             )
             steps, samples = epochs * math.ceil(n / batch), epochs * n
-        f = flops_per_sample(model_config(r.budget, n_features, cfg.context_length, cfg.channel_mode, root=ctx.root))
+        f = flops_per_sample(
+            model_config(r.budget, n_features, cfg.context_length, cfg.channel_mode, n_series=cfg.embedded_series, root=ctx.root)
+        )
         out.append(
             dict(kind=r.kind, name=r.name, params=parse_budget(r.budget), steps=steps, flops=(f["forward"] + f["backward"]) * samples)
         )
@@ -405,7 +408,8 @@ def phase_tasks(
         best = hpo_best_path(r.experiment, r.budget, ctx.root)
         batch = json.loads(best.read_text())["best_params"].get("batch_size") if best.exists() else None
         plan = memory_plan(
-            model_config(r.budget, n, cfg.context_length, cfg.channel_mode, root=ctx.root), batch or Hyperparameters.batch_size
+            model_config(r.budget, n, cfg.context_length, cfg.channel_mode, n_series=cfg.embedded_series, root=ctx.root),
+            batch or Hyperparameters.batch_size,
         )
         nb = "16_hpo.ipynb" if r.kind == "hpo" else "17_train.ipynb"
         task = NotebookTask(

@@ -319,8 +319,8 @@ class ExperimentData:
         root: Path,  # the project whose configs/model is looked in
     ) -> PatchTSTConfig:
         "The model of `budget` for these windows: their features and context, the config's channels, a vector per series if it embeds them."
-        cfg, n_series = self.config, len(self.series) if self.config.series_embedding else 0
-        return model_config(budget, self.windows.n_features, cfg.context_length, cfg.channel_mode, dropout, n_series, root=root)
+        cfg = self.config
+        return model_config(budget, self.windows.n_features, cfg.context_length, cfg.channel_mode, dropout, cfg.embedded_series, root=root)
 
 
 def prepare_experiment(

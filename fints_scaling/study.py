@@ -450,28 +450,28 @@ def write_study_report(
     return dict(report=report, figure=png, json=js, analysis=analysis)
 
 # %% ../nbs/20_study.ipynb #08d730fb
-def _on_series(p: Path, r: dict, series: str, prediction: str = "model") -> tuple[np.ndarray, list, np.ndarray]:
-    "Labels, days and `prediction` forecasts of a pooled run's test windows of `series`; errors name the file."
+def _on_series(p: Path, r: dict, series: str, *forecasts: str) -> tuple:
+    "Labels, days and each of `forecasts` (such as 'model', 'logistic') on a pooled run's test windows of `series`; errors name the file."
     pred = r["predictions"]
     if "series" not in pred:
         raise ValueError(f"{p}: not a pooled run (its test predictions name no series)")
-    if prediction not in pred:
-        raise ValueError(f"{p}: holds no {prediction!r} predictions; train it again")
+    if missing := [f for f in forecasts if f not in pred]:
+        raise ValueError(f"{p}: holds no {missing[0]!r} predictions; train it again")
     on = np.asarray(pred["series"]) == series
     if not on.any():
         raise ValueError(f"{p}: no test window of series {series}; its pool holds {sorted(set(pred['series']))}")
-    return np.asarray(pred["y"])[on], np.asarray(pred["day"])[on].tolist(), np.asarray(pred[prediction])[on]
+    return np.asarray(pred["y"])[on], np.asarray(pred["day"])[on].tolist(), *(np.asarray(pred[f])[on] for f in forecasts)
 
 
 def _series_runs(records: list, series: str, prediction: str = "model") -> dict:
     "Per budget of a pooled experiment's full-data runs: the days of `series`' test windows, and per seed its window losses."
     out = {}
     for p, r in sorted(records, key=lambda pr: (pr[1]["params"], pr[1].get("model_seed", 0))):
-        y, days, forecast = _on_series(p, r, series, prediction)
+        y, days, forecast, logistic = _on_series(p, r, series, prediction, "logistic")
         b = out.setdefault(r["budget"], dict(params=r["params"], horizon=r["horizon"], days=days, seeds=[], losses=[]))
         if days != b["days"]:
             raise ValueError(f"{p}: its {series} test windows differ from those of its budget's other runs")
-        b["logistic"] = window_losses(y, _on_series(p, r, series, "logistic")[2])
+        b["logistic"] = window_losses(y, logistic)
         b["seeds"].append(r.get("model_seed", 0))
         b["losses"].append(window_losses(y, forecast))
     return out
@@ -527,13 +527,13 @@ def data_axis_law(
     "L(N, D) of test loss on `series`' own test windows, D each run's train windows (more series or more history), with intervals."
     groups, ref = {}, None
     for p, r in records:
-        y, days, forecast = _on_series(p, r, series)
+        y, days, forecast = _on_series(p, r, series, "model")
         ref = ref or (p, days, r["horizon"])
         if days != ref[1]:
             raise ValueError(f"{p}: its {series} test windows differ from those of {ref[0]}; judge every run on one calendar")
         key = (r["experiment"], r["params"], r.get("train_fraction", 1.0))
-        g = groups.setdefault(key, dict(experiment=r["experiment"], budget=r["budget"], params=r["params"], losses=[]))
-        g |= dict(train_fraction=key[2], windows=r["samples"]["train"])
+        g = groups.setdefault(key, dict(zip(("experiment", "params", "train_fraction"), key), budget=r["budget"], losses=[]))
+        g["windows"] = r["samples"]["train"]  # the same for every seed of one key
         g["losses"].append(window_losses(y, forecast))
     if not groups:
         raise ValueError("no runs to fit a law to")
@@ -557,10 +557,11 @@ def _law_lines(fit: dict) -> list[str]:
     law = fit["law"]
     if not law["identifiable"]:
         return [*lines, f"law: {law['reason']}"]
-    ci = law.get("ci", {})
-    beta = f"beta {law['beta']:.3f} {_ci(ci.get('beta'), 3)}, alpha {law['alpha']:.3f} {_ci(ci.get('alpha'), 3)}, E {law['E']:.3f}"
-    helps = ci.get("beta") and ci["beta"][0] > 0 and law["B"] > 0
-    return [*lines, f"law: {beta}", "more train windows lower the loss" if helps else "the data do not show that more train windows help"]
+    ci = law.get("ci", {})  # identifiable: every interval stays inside the fit's bounds, beta's above 0
+    return [
+        *lines,
+        f"law: beta {law['beta']:.3f} {_ci(ci.get('beta'), 3)}, alpha {law['alpha']:.3f} {_ci(ci.get('alpha'), 3)}, E {law['E']:.3f}",
+    ]
 
 
 def pooling_cli(argv=None) -> int:
@@ -595,7 +596,7 @@ def pooling_cli(argv=None) -> int:
         print(f"lowest mean loss (point estimates): pooled {best.get('pooled')}, alone {best.get('alone')}; logistic alone {lr:.4f}")
         print(write_json_atomic(pc, root / f"pooling_{args.pooled}_vs_{args.alone}_{args.series}{'_calibrated' * args.calibrated}.json"))
         if args.law is not None:
-            runs = [pr for e in (args.pooled, args.alone, *args.law) for pr in read_results(e, root)]
+            runs = [(p, r) for e in (args.pooled, args.alone, *args.law) for p, r in read_results(e, root) if "predictions" in r]
             fit = data_axis_law(runs, args.series, args.n_boot)
             print("\n".join(_law_lines(fit)))
             print(write_json_atomic(fit, root / f"data_axis_{args.pooled}_vs_{args.alone}_{args.series}.json"))
