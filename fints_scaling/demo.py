@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/demo.html.md"""
 
 # %% ../nbs/23_demo.ipynb #9c1df1f5
 from __future__ import annotations
-import argparse, json, time
+import argparse, json, os, time
 from pathlib import Path
 from .aggregate import export_results_csv, generate_experiment_summary_report
 from .checks import check_count, count, fraction, run_command
@@ -18,10 +18,11 @@ from .hpo import StudySettings
 from .scaling import compare_scaling_across_tasks
 
 # %% auto #0
-__all__ = ['DEMO_BUDGETS', 'run_demo', 'demo_cli']
+__all__ = ['DEMO_BUDGETS', 'DEMO_JOBS', 'run_demo', 'demo_cli']
 
 # %% ../nbs/23_demo.ipynb #45c28d44
 DEMO_BUDGETS = ("15K", "30K", "100K", "300K", "1M")
+DEMO_JOBS = max(1, min(4, os.cpu_count() or 1))  # notebooks at once: its small models train faster on a core each than on all
 
 # %% ../nbs/23_demo.ipynb #9815938b
 def run_demo(
@@ -34,6 +35,7 @@ def run_demo(
     fractions=(0.25, 0.5),  # fractions of the train windows for the data-size runs
     fraction_budgets=("30K", "300K"),  # budgets trained on those fractions (where the ladder has them)
     n_boot: int = 1000,  # bootstrap replicates of the report's intervals
+    jobs: int = DEMO_JOBS,  # notebooks run at once, each kernel on its share of the cores
     ctx: RunContext | None = None,  # root, device and tracking (None: W&B disabled)
 ) -> dict:
     "Run the demo phase, one cell through the phase runner (HPO per budget, `seeds` model seeds, data-size runs), and write the reports."
@@ -44,7 +46,7 @@ def run_demo(
     sized = [b for b in map(canonical_budget, fraction_budgets) if b in ladder]  # data-size runs only where the ladder trains
     phase = Phase("demo", ladder, (task,), (horizon,), model_seeds=range(seeds), fractions=tuple(fractions), fraction_budgets=sized)
     root, experiment = ctx.root, phase.cells()[0].experiment
-    runs = run_phase(phase, StudySettings(n_trials=n_trials, max_epochs=max_epochs), ctx=ctx)
+    runs = run_phase(phase, StudySettings(n_trials=n_trials, max_epochs=max_epochs), jobs=jobs, ctx=ctx)
     study = report_phase(phase, n_boot=n_boot, ctx=ctx)
     results, figures = root / "outputs/results", root / "outputs/figures"  # every report reads and writes under the run's root
     report = generate_experiment_summary_report(
@@ -78,6 +80,7 @@ def demo_cli(argv=None) -> int:
     ap.add_argument("--seeds", type=count, default=3, help="model seeds per budget, on one fixed split")
     ap.add_argument("--fraction-budgets", nargs="*", default=["30K", "300K"])
     ap.add_argument("--n-boot", type=count, default=1000)
+    ap.add_argument("--jobs", type=count, default=DEMO_JOBS, help="notebooks run at once, each kernel on its share of the cores")
     RunContext.add_arguments(ap)
     ap.set_defaults(wandb_mode="disabled")
     args = ap.parse_args(argv)
@@ -86,7 +89,7 @@ def demo_cli(argv=None) -> int:
         kw = dict(
             budgets=args.budgets, task=args.task, horizon=args.horizon, n_trials=args.n_trials, max_epochs=args.max_epochs, seeds=args.seeds
         )
-        kw |= dict(fractions=args.fractions, fraction_budgets=args.fraction_budgets, n_boot=args.n_boot)
+        kw |= dict(fractions=args.fractions, fraction_budgets=args.fraction_budgets, n_boot=args.n_boot, jobs=args.jobs)
         _report(run_demo(**kw, ctx=RunContext.from_args(args)))
 
     return run_command("fints-demo", main)

@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/experiments.html.md"""
 
 # %% ../nbs/22_experiments.ipynb #39789216
 from __future__ import annotations
-import argparse, json, math, py_compile, sys, tempfile
+import argparse, json, math, os, py_compile, sys, tempfile
 from dataclasses import dataclass, asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -444,13 +444,48 @@ def report_phase(
     own = {e: twin[e] for e in cells if twin.get(e) in found}
     return write_study_report(phase.name, cells, own, n_boot=n_boot, method=method, ctx=ctx)
 
+# %% ../nbs/22_experiments.ipynb #2d96a780
+def _limit_threads(
+    threads: int | None,  # threads of each kernel the worker starts (None: PyTorch's default)
+):
+    "Initialise a local worker process: the kernels it starts use `threads` threads."
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def _run_local(phase: Phase, todo: list[Run], study: StudySettings, jobs: int, ctx: RunContext, bar):
+    """Execute the runs here, `jobs` notebooks at a time, in order, each once the HPO it trains with has finished. After a failure
+    nothing more starts; the running ones finish, then it is raised."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing import get_context
+
+    key, todo = (lambda r: f"{r.kind} {r.name}"), list(todo)
+    pending, running, error = {key(r) for r in todo}, {}, None
+    threads = None if jobs == 1 or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // jobs)
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,)) as pool:
+        while todo or running:
+            for run in [r for r in todo if error is None and not pending & set(_waits_for(r))][: jobs - len(running)]:
+                nb, params = _notebook_params(run, phase, study, False, ctx)
+                running[pool.submit(execute_notebook, NOTEBOOKS / nb, _executed(run, ctx.root), params, ctx.root)] = run
+                todo.remove(run)
+                bar.set_postfix_str(f"{run.kind} {run.name.removeprefix(phase.name + '_')}")
+            if not running:
+                break
+            for done in wait(running, return_when=FIRST_COMPLETED)[0]:
+                pending.discard(key(running.pop(done)))
+                error = error or done.exception()
+                bar.update()
+    if error:
+        raise error
+
 # %% ../nbs/22_experiments.ipynb #ff6d2e36
 def run_phase(
     phase: Phase,  # the matrix: budgets x cells, the model seeds and data-size runs
     study: StudySettings | None = None,  # how its HPO studies run (None: the search space's settings)
     *,
     dry_run: bool = False,  # say what would run, run nothing
-    executor: str = "local",  # "local": one notebook after another here; "ray": each a task on a Ray cluster
+    executor: str = "local",  # "local": the notebooks here, `jobs` at a time; "ray": each a task on a Ray cluster
+    jobs: int = 1,  # local: notebooks at once, each kernel on its share of the cores
     address: str | None = None,  # the Ray cluster: "auto", "HOST:PORT", or None (RAY_ADDRESS, else a Ray started here)
     shared_root: bool = False,  # Ray workers write in the project itself, which the cluster shares
     max_retries: int = 2,  # Ray: submissions again of a run whose worker died
@@ -472,16 +507,13 @@ def run_phase(
         kw = dict(address=address, shared_root=shared_root, max_retries=max_retries, verify=ctx.verify, progress=ctx.progress)
         done = run_on_ray(phase_tasks(matrix, ctx), prepare, ctx.root, ctx.root / "outputs" / "runs" / phase.name / "cluster.json", **kw)
         return [rec(runs[d["key"]]) | d for d in done]
-    out = []
-    for run in (bar := tqdm(matrix, desc=phase.name, disable=not ctx.progress)):
-        bar.set_postfix_str(f"{run.kind} {run.name.removeprefix(phase.name + '_')}")
-        if run.output(ctx.root).exists() or dry_run:
-            out.append({**rec(run), "status": "skipped (finished)" if run.output(ctx.root).exists() else "would run"})
-            continue
-        nb, params = _notebook_params(run, phase, study, dry_run, ctx)
-        execute_notebook(NOTEBOOKS / nb, _executed(run, ctx.root), params, ctx.root)
-        out.append({**rec(run), "status": "ran"})
-    return out
+    check_count(jobs, "jobs")
+    todo = [r for r in matrix if not r.output(ctx.root).exists()]
+    if not dry_run:
+        with tqdm(total=len(todo), desc=phase.name, disable=not ctx.progress) as bar:
+            _run_local(phase, todo, study, jobs, ctx, bar)
+    status = lambda r: "skipped (finished)" if r not in todo else "would run" if dry_run else "ran"
+    return [{**rec(r), "status": status(r)} for r in matrix]
 
 # %% ../nbs/22_experiments.ipynb #84c2cb17
 def _generate_scripts(phase: Phase, study: StudySettings, root: Path):
@@ -530,7 +562,8 @@ def experiments_cli(argv=None) -> int:
     g.add_argument("--config", help="the experiment YAML every cell starts from, e.g. a pool's (default: spy_daily_{task}.yaml)")
     ap.add_argument("--dry-run", action="store_true")
     x = ap.add_argument_group("where the runs execute")
-    x.add_argument("--executor", choices=EXECUTORS, default="local", help="local: one notebook after another here; ray: tasks on a cluster")
+    x.add_argument("--executor", choices=EXECUTORS, default="local", help="local: the notebooks here; ray: tasks on a cluster")
+    x.add_argument("--jobs", type=count, default=1, help="local: notebooks at once, each kernel on its share of the cores")
     x.add_argument("--address", help="the Ray cluster: auto, HOST:PORT (default: RAY_ADDRESS, else a Ray started on this machine)")
     x.add_argument("--shared-root", action="store_true", help="Ray workers write in the project itself, which the cluster shares")
     x.add_argument("--max-retries", type=seed, default=2, help="Ray: resubmissions of a run whose worker died")
@@ -549,7 +582,7 @@ def experiments_cli(argv=None) -> int:
         if args.action == "generate":
             return _generate_scripts(phase, study, ctx.root)
         if args.action == "run":
-            kw = dict(executor=args.executor, address=args.address, shared_root=args.shared_root, max_retries=args.max_retries)
+            kw = {k: getattr(args, k) for k in ("executor", "jobs", "address", "shared_root", "max_retries")}
             recs = run_phase(phase, study, dry_run=args.dry_run, ctx=ctx, **kw)
             for rec in recs:
                 print(f"{rec['status']:<20} {rec['name']:<44} {rec['output']}")

@@ -401,7 +401,7 @@ def restore_best(self: Trainer):
 @patch
 def compute(self: Trainer) -> dict:
     """The run's training compute so far: FLOPs (`flops_per_sample` times the samples trained on) with 6·N·tokens beside them,
-    time in the training passes, throughput, and the share of the device's peak (`peak_flops`) achieved."""
+    time in the training passes, throughput, the share of the device's peak (`peak_flops`) achieved, and its threads on a CPU."""
     per, epochs = flops_per_sample(self.model.cfg), len(self.history)
     samples, seconds = epochs * len(self.train_idx), sum(r.get("train_seconds", r["seconds"]) for r in self.history)
     flops, achieved = (per["forward"] + per["backward"]) * samples, None
@@ -420,6 +420,7 @@ def compute(self: Trainer) -> dict:
         achieved_flops_per_second=achieved,
         peak_flops_per_second=peak,
         peak_source=source,
+        cpu_threads=torch.get_num_threads() if self.device.type == "cpu" else None,
         peak_share=achieved / peak if achieved else None,
     )
 

@@ -1,8 +1,16 @@
-import os, shutil
+import os, shutil, warnings
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # each worker, and every process it starts, on its share of the cores
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(workers))))
+
+
+def pytest_collection_modifyitems(items):
+    "Slow tests first, so that no worker starts one when the others are nearly done."
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture
@@ -38,7 +46,8 @@ def executed(tmp_path_factory):
             before = os.environ.get("FINTS_ROOT")
             os.environ["FINTS_ROOT"] = str(scratch)
             try:
-                done[rel] = test_nb(folder / rel, skip_flags=get_config().tst_flags.split(), save=True, showerr=True)[0]
+                with warnings.catch_warnings(record=True):  # a notebook's warnings are its content, and may be of classes it defines
+                    done[rel] = test_nb(folder / rel, skip_flags=get_config().tst_flags.split(), save=True, showerr=True)[0]
             finally:
                 os.environ.pop("FINTS_ROOT") if before is None else os.environ.update(FINTS_ROOT=before)
         return done[rel]

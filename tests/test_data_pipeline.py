@@ -8,6 +8,8 @@ from fints_scaling.storage import DataPaths, Manifest
 from fints_scaling.sources import read_price_file, save_raw, OHLCV
 from fints_scaling.bars import TIMESCALES, RESAMPLED, check_no_lookahead, timescale_path
 
+pytestmark = pytest.mark.xdist_group("data")  # the module builds its data once
+
 
 def run(*args, root):
     return subprocess.run([bin_path(args[0]), "--root", str(root), *args[1:]], capture_output=True, text=True)

@@ -3,9 +3,11 @@ come back in the CSV, the scaling JSON and the report, all under --root, whateve
 
 import json, os, subprocess
 import pandas as pd
+import pytest
 from conftest import ROOT, bin_path
 
 
+@pytest.mark.slow
 def test_tiny_demo_round_trips_into_csv_and_report(root, tmp_path_factory):
     for d in ("configs", "data"):
         (root / d).symlink_to(ROOT / d)

@@ -8,6 +8,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
+pytestmark = [pytest.mark.xdist_group("notebooks"), pytest.mark.slow]
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 FLAGS = [
     "--headless",

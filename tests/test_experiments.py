@@ -41,10 +41,13 @@ def test_phase6a_matrix():
     assert sum(r.kind == "hpo" for r in m) == 12 and sum(r.kind == "train" for r in m) == 16
 
 
+@pytest.mark.slow
 def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
     args = ["--phase", "phase6a", "--budgets", "30K", "--tasks", "threshold_1pct", "threshold_2pct", "threshold_3pct", "--horizon", "1"]
-    out = cli(project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", decoy=decoy)
-    assert out.count("ran ") == 5  # 2 studies, 3 trainings
+    out = cli(
+        project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", "--jobs", "2", decoy=decoy
+    )
+    assert out.count("ran ") == 5  # 2 studies, 3 trainings, two at a time: the borrowing one after both studies
     cells = {x: f"phase6a_daily_threshold_{x}pct_h1" for x in (1, 2, 3)}
     b1, b2, b3 = (json.loads(hpo_best_path(cells[x], "30K", project).read_text()) for x in (1, 2, 3))
     assert b2["best_params"] == interpolate_params(b1["best_params"], b3["best_params"], 2, 1, 3)

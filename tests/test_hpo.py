@@ -50,6 +50,7 @@ def test_cli_writes_best_json_wandb_and_mlflow(project):
     assert all(len(c.get_metric_history(r.info.run_id, "val_loss")) >= 1 for r in mruns)
 
 
+@pytest.mark.slow
 def test_killed_study_resumes_to_n_trials(project):
     args = [
         "--config",
@@ -158,6 +159,7 @@ def test_the_pgserver_wheel_serves_a_shared_study():
         assert len(optuna.load_study(study_name="s", storage=make_storage(url)).trials) == 3
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_postgresql_study(project, postgres):
     n = 10
     env = {**os.environ, "FINTS_ROOT": str(project)}
@@ -216,6 +218,7 @@ def test_an_objective_built_to_be_pruned_is_pruned(project):
     assert len(study.trials[2].intermediate_values) < 12
 
 
+@pytest.mark.slow
 def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_refused(project):
     "MLflow on: two processes on a fresh project open its store together. Then a changed rerun is refused, a longer one extends."
     args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--wandb-mode", "disabled"]

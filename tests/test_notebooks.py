@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 from nbdev.config import get_config
 
+pytestmark = pytest.mark.xdist_group("notebooks")  # one worker executes every notebook once for both files
+
 NBS = get_config().nbs_path
 NOTEBOOKS = sorted(p for p in Path(NBS).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and not p.name.startswith("_"))
 

@@ -2,6 +2,7 @@
 the project root with short overrides appended (the last value of a flag wins), and must exit 0."""
 
 import os, re, shlex, shutil, subprocess, sys
+import pytest
 from conftest import ROOT, bin_path
 
 QUICK = ["--wandb-mode", "disabled", "--no-mlflow"]
@@ -56,6 +57,7 @@ def test_the_readme_shows_both_notebook_runs():
     assert all("..." not in c for c in cmds), [c for c in cmds if "..." in c]  # no placeholders: each runs as written
 
 
+@pytest.mark.slow
 def test_every_readme_command_runs(root):
     for d in ("data", "configs"):
         shutil.copytree(ROOT / d, root / d)

@@ -65,6 +65,7 @@ def test_thermal_stop_saves_a_checkpoint(config, root):
     assert [e["status"] for e in guard.events] == ["ok", "ok", "stop"]
 
 
+@pytest.mark.slow
 def test_cli_trains_and_reports_bad_input(config, root):
     env = {**os.environ, "FINTS_ROOT": str(root)}
     ok = subprocess.run(
@@ -87,6 +88,7 @@ def test_cli_trains_and_reports_bad_input(config, root):
         assert bad.returncode == 2 and msg in bad.stderr, bad.stderr
 
 
+@pytest.mark.slow
 def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
     out = tmp_path / "train_30K_threshold_1pct.ipynb"
     for d in ("data", "configs"):
