@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/cluster.html.md"""
 
 # %% ../nbs/21_cluster.ipynb #22293240
 from __future__ import annotations
-import os, socket, time
+import os, socket, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 import fints_scaling
@@ -15,15 +15,12 @@ from .config import git_commit
 from .storage import atomic_path, file_md5, verify_data_file, write_json_atomic
 
 # %% auto #0
-__all__ = ['NOTEBOOKS', 'KERNEL_CONFIG', 'RAY_MISSING', 'KEPT_ON_WORKER', 'import_ray', 'execute_notebook', 'NotebookTask',
-           'code_identity', 'WorkerMismatch', 'check_worker', 'workspace', 'collect_outputs', 'remap',
-           'execute_notebook_task', 'check_fits', 'failure', 'run_on_ray', 'summary_lines']
+__all__ = ['NOTEBOOKS', 'RAY_MISSING', 'KEPT_ON_WORKER', 'import_ray', 'execute_notebook', 'NotebookTask', 'code_identity',
+           'WorkerMismatch', 'check_worker', 'workspace', 'collect_outputs', 'remap', 'execute_notebook_task',
+           'check_fits', 'failure', 'run_on_ray', 'summary_lines']
 
 # %% ../nbs/21_cluster.ipynb #f7222912
 NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1] / "nbs"  # the notebooks this package was exported from
-
-
-KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})  # kernel and papermill talk over local sockets, not TCP
 
 
 RAY_MISSING = "--executor ray needs Ray, an optional extra: pip install -e '.[ray]' (or pip install 'ray>=2.40')"
@@ -48,9 +45,11 @@ def execute_notebook(
     import papermill as pm
 
     executed.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(
-        str(notebook), str(executed), parameters=params, cwd=str(cwd), progress_bar=False, kernel_name="python3", config=KERNEL_CONFIG
-    )
+    with tempfile.TemporaryDirectory(prefix="kernel") as sockets:  # its own: kernels started side by side never share one
+        config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/ipc"}})  # local sockets, not TCP ports
+        pm.execute_notebook(
+            str(notebook), str(executed), parameters=params, cwd=str(cwd), progress_bar=False, kernel_name="python3", config=config
+        )
 
 # %% ../nbs/21_cluster.ipynb #2eeaac60
 @dataclass(frozen=True)
