@@ -544,8 +544,7 @@ def experiments_cli(argv=None) -> int:
     "Command line: list, generate, run or report a phase."
     ap = argparse.ArgumentParser(
         prog="fints-experiments",
-        description="The study matrix, budgets x tasks x horizons x timescales x seeds: list it with its cost, generate its scripts, "
-        "run its notebooks, or write its study report.",
+        description="The study matrix, budgets x tasks x horizons x timescales x seeds: list and price, generate scripts, run, or report.",
     )
     ap.add_argument("action", choices=["list", "generate", "run", "report"])
     g = ap.add_argument_group("the phase")
