@@ -93,9 +93,10 @@ def test_matrix_on_ray_equals_the_local_run_and_resumes(cluster, tmp_path):
     assert not (on_ray / "outputs/checkpoints").exists()
     assert "## Skill by cell and budget" in (on_ray / "outputs/results/study_study.md").read_text()
 
-    # the local executor, same seeds, from the same tuned parameters, on one thread as Ray gives a task of one CPU: the same numbers
+    # the local executor, two runs at a time, same seeds, from the same tuned parameters, on one thread as Ray gives a task of one CPU:
+    # the same numbers
     shutil.copytree(on_ray / "outputs/hpo", here / "outputs/hpo")
-    assert experiments(here, "run", *SMOKE, *MATRIX, OMP_NUM_THREADS="1").count("skipped (finished)") == 2
+    assert experiments(here, "run", *SMOKE, *MATRIX, "--jobs", "2", OMP_NUM_THREADS="1").count("skipped (finished)") == 2
     a, b = results(on_ray), results(here)
     assert len(a) == 4 and a.keys() == b.keys()
     for name in a:

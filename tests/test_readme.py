@@ -9,7 +9,20 @@ QUICK = ["--wandb-mode", "disabled", "--no-mlflow"]
 OVERRIDES = {  # what shrinks each command to a smoke run; the command itself is the README's
     "fints-hpo": ["--budget", "30K", "--n-trials", "2", "--max-epochs", "1", *QUICK],
     "fints-train": ["--budget", "30K", "--hpo-best", "outputs/hpo/spy_daily_threshold_1pct/30K_best.json", "--epochs", "1", *QUICK],
-    "fints-experiments": ["--budgets", "30K", "--n-trials", "2", "--max-epochs", "1", "--train-epochs", "1", "--wandb-mode", "disabled"],
+    "fints-experiments": [
+        "--budgets",
+        "30K",
+        "--n-trials",
+        "2",
+        "--max-epochs",
+        "1",
+        "--train-epochs",
+        "1",
+        "--wandb-mode",
+        "disabled",
+        "--jobs",
+        "2",
+    ],
     ".venv/bin/python bench/train_step.py": ["--steps", "2"],
     "papermill nbs/16_hpo.ipynb": ["-p", "budget", "30K", "-p", "n_trials", "2", "-p", "max_epochs", "1", "-p", "wandb_mode", "disabled"],
     "papermill nbs/17_train.ipynb": [
