@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 import optuna
+import sqlalchemy
 import torch
 from fastcore.basics import patch
 from tqdm.auto import tqdm
@@ -462,16 +463,39 @@ def save_best_params(
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def _fail_stale(study: optuna.Study):
-    "Fail the trials of dead workers, whose heartbeats are older than the grace period; the storage's callback retries them."
+_BEATLESS = {}  # (storage URL, trial id): when this process first saw the trial RUNNING without a heartbeat (monotonic seconds)
+_BEATLESS_SQL = """select t.trial_id from trials t join studies s on s.study_id = t.study_id where s.study_name = :name
+and t.state = 'RUNNING' and not exists (select 1 from trial_heartbeats h where h.trial_id = t.trial_id)"""
+
+
+def _fail_stale(
+    study: optuna.Study,  # the study
+    storage: RDBStorage | None = None,  # its storage: also fail trials that never beat
+):
+    """Fail the trials of dead workers, whose heartbeats are older than the grace period, and those this process has seen RUNNING
+    without any heartbeat for longer than that: a worker killed before its first beat, which Optuna's own check skips forever.
+    The storage's callback retries them."""
     with warnings.catch_warnings():  # experimental in Optuna: stated above, not warned per call
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+        if storage is None or storage.heartbeat_interval is None:
+            return
+        grace, now = storage.grace_period or 2 * storage.heartbeat_interval, time.monotonic()
+        with storage.engine.connect() as c:
+            beatless = c.execute(sqlalchemy.text(_BEATLESS_SQL), {"name": study.study_name}).scalars().all()
+        for i in beatless:
+            if now - _BEATLESS.setdefault((storage.url, i), now) > grace:
+                try:
+                    storage.set_trial_state_values(i, TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:  # it finished meanwhile
+                    continue
+                if callback := storage.get_failed_trial_callback():
+                    callback(study, storage.get_trial(i))
 
 
 def _snapshot(study: optuna.Study, storage: RDBStorage | None) -> tuple[int, list]:
     "Finished trials and the running ones, from one snapshot (a trial finishing between two queries would be counted by neither)."
-    _fail_stale(study)
+    _fail_stale(study, storage)
     try:
         trials = study.get_trials(deepcopy=False)
     except KeyError:  # the study's record is gone
@@ -482,7 +506,7 @@ def _snapshot(study: optuna.Study, storage: RDBStorage | None) -> tuple[int, lis
         raise
     return sum(t.state in FINISHED for t in trials), [t for t in trials if t.state == TrialState.RUNNING]
 
-
+# %% ../nbs/16_hpo.ipynb #517cb46d
 class _InterruptWithoutTraceback(logging.Filter):
     "Optuna logs a trial ended by Ctrl-C as failed, with a traceback that tells the user nothing: the line stays, the traceback goes."
 
