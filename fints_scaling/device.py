@@ -230,18 +230,27 @@ def matmul_peak(
     dtype: torch.dtype = torch.float32,  # the matrices' type
     n: int = 1024,  # the matrices' size
     repeats: int = 10,  # products timed; the fastest counts
+    seconds: float = 1.0,  # about the most the products may take
 ) -> float:
-    "FLOP/s of the fastest of `repeats` n x n matrix products on `device` (measured once per process)."
-    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    """FLOP/s of the fastest of `repeats` n x n matrix products on `device` (measured once per process). Where `dtype` is so slow
+    here that they would take longer than `seconds` (bf16 and fp16 on a CPU without units for them), the matrices are smaller."""
     sync = getattr(torch, device.type).synchronize if device.type in ("cuda", "mps") else lambda: None
-    best = math.inf
-    for _ in range(repeats + 1):  # the first one warms up
-        sync()
-        t0 = time.perf_counter()
-        a @ b
-        sync()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
+
+    def fastest(m: int, times: int) -> float:  # seconds of the fastest of `times` m x m products, after one that warms up
+        a, b = (torch.randn(m, m, device=device, dtype=dtype) for _ in range(2))
+        best = math.inf
+        for _ in range(times + 1):
+            sync()
+            t0 = time.perf_counter()
+            a @ b
+            sync()
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    m = min(n, 128)
+    while m < n and 8 * repeats * fastest(m, 1) < seconds:  # twice the size is 8 times the work
+        m *= 2
+    return 2 * m**3 / fastest(m, repeats)
 
 
 def peak_flops(
