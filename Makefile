@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The package compiled to bytecode once, here, rather than in every process and kernel that imports it: where
+# PYTHONDONTWRITEBYTECODE is set, Python reads bytecode but never writes it. Files already compiled are skipped.
 venv: $(STAMP)
+	$(BIN)/python -m compileall -q fints_scaling
 
 data: venv
 	$(BIN)/fints-data build

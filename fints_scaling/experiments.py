@@ -7,6 +7,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/experiments.html.md"""
 # %% ../nbs/22_experiments.ipynb #39789216
 from __future__ import annotations
 import argparse, json, math, os, py_compile, sys, tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -445,24 +446,34 @@ def report_phase(
     return write_study_report(phase.name, cells, own, n_boot=n_boot, method=method, ctx=ctx)
 
 # %% ../nbs/22_experiments.ipynb #2d96a780
-def _limit_threads(
-    threads: int | None,  # threads of each kernel the worker starts (None: PyTorch's default)
+@contextmanager
+def _kernels_start(
+    folder: Path,  # where this process works meanwhile, and so where each kernel starts
+    threads: int | None,  # threads of each kernel (None: PyTorch's default)
 ):
-    "Initialise a local worker process: the kernels it starts use `threads` threads."
+    """Kernels started meanwhile start in `folder` on `threads` threads. One folder for the whole process: papermill changes
+    folder around each run, and runs side by side that each restored their own start would leave another's kernel elsewhere."""
+    cwd, before = os.getcwd(), os.environ.get("OMP_NUM_THREADS")
+    os.chdir(folder)
     if threads:
         os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        if threads:
+            os.environ.pop("OMP_NUM_THREADS") if before is None else os.environ.update(OMP_NUM_THREADS=before)
 
 
 def _run_local(phase: Phase, todo: list[Run], study: StudySettings, jobs: int, ctx: RunContext, bar):
-    """Execute the runs here, `jobs` notebooks at a time, in order, each once the HPO it trains with has finished. After a failure
-    nothing more starts; the running ones finish, then it is raised."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from multiprocessing import get_context
+    """Execute the runs here, `jobs` notebooks at a time, in order, each once the HPO it trains with has finished: a thread per
+    run waits on its kernel. After a failure nothing more starts; the running ones finish, then it is raised."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     key, todo = (lambda r: f"{r.kind} {r.name}"), list(todo)
     pending, running, error = {key(r) for r in todo}, {}, None
     threads = None if jobs == 1 or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_limit_threads, initargs=(threads,)) as pool:
+    with _kernels_start(ctx.root, threads), ThreadPoolExecutor(jobs) as pool:
         while todo or running:
             for run in [r for r in todo if error is None and not pending & set(_waits_for(r))][: jobs - len(running)]:
                 nb, params = _notebook_params(run, phase, study, False, ctx)
