@@ -32,7 +32,7 @@ def hpo(project, *args, **kw):
 
 
 def test_cli_writes_best_json_wandb_and_mlflow(project):
-    p = hpo(project, "--config", CONFIG, "--budget", "30K", "--n-trials", "5")
+    p = hpo(project, "--config", CONFIG, "--budget", "30K", "--n-trials", "5", "--max-epochs", "3")
     assert p.returncode == 0, p.stderr[-3000:]
     best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())
     assert best["study_name"] == STUDY and best["n_trials_completed"] + best["n_trials_pruned"] == 5
@@ -59,6 +59,8 @@ def test_killed_study_resumes_to_n_trials(project):
         "30K",
         "--n-trials",
         "6",
+        "--max-epochs",
+        "4",
         "--wandb-mode",
         "disabled",
         "--no-mlflow",
