@@ -12,6 +12,8 @@ OVERRIDES = {  # what shrinks each command to a smoke run; the command itself is
     "fints-experiments": [
         "--budgets",
         "30K",
+        "--tasks",
+        "threshold_1pct",
         "--n-trials",
         "2",
         "--max-epochs",
