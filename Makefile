@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo study pool test data lab docs readme export clean venv sysdeps
 
-# PyTorch goes in first, pinned, so nothing pulls a multi-GB CUDA build; an existing torch (CUDA, MPS) is kept.
+# PyTorch goes in first, pinned, so nothing pulls a multi-GB CUDA build; an existing torch (CUDA, MPS) is kept. pip compiles
+# bytecode one file at a time; compileall does it on every core (-qq: files for newer Pythons fail, as they do under pip).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,ray]"
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q --no-compile torch==2.13.0
+	$(BIN)/pip install -q --no-compile -e ".[dev,ray]"
+	$(BIN)/python -m compileall -qq -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
 	rm -f $(VENV)/.installed-*
 	touch $@
 
