@@ -178,7 +178,7 @@ def test_two_workers_share_a_postgresql_study(project, postgres):
             "--storage",
             postgres,
             "--max-epochs",
-            "10",
+            "5",
             *quiet,
         ],
         cwd=project,
