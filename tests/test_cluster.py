@@ -1,7 +1,8 @@
-"""The study matrix on a real local Ray cluster (a head and a worker node on 127.0.0.1): the same results as the local executor,
-nothing run twice, and a worker killed mid-task whose run is retried."""
+"""The study matrix on a real local Ray cluster (a head and a worker node on 127.0.0.1): a worker killed mid-task, its run retried
+and resumed; the same results as the local executor; nothing run twice."""
 
 import contextlib, json, os, shutil, sqlite3, signal, socket, subprocess, tempfile, time
+from pathlib import Path
 import psutil, pytest
 from conftest import ROOT, bin_path
 
@@ -12,6 +13,7 @@ pytest.importorskip("ray", reason="Ray is the optional extra [ray], which make t
 SMOKE = ["--phase", "study", "--tasks", "threshold_1pct", "--n-trials", "2", "--max-epochs", "2", "--train-epochs", "1", "--n-boot", "50"]
 SMOKE += ["--no-mlflow", "--wandb-mode", "disabled", "--device", "cpu"]
 MATRIX = ["--budgets", "15K", "30K", "--horizons", "1", "--seeds", "0"]  # 2 HPO studies side by side, then 2 training runs
+RAY = ["--executor", "ray", "--heartbeat", "2", "--grace", "6"]  # a trial whose worker died is failed 6 s after its last heartbeat
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +83,43 @@ def results(root) -> dict:
     return {p.relative_to(base).as_posix(): json.loads(p.read_text()) for p in sorted(base.glob("study_*/*.json"))}
 
 
-def test_matrix_on_ray_equals_the_local_run_and_resumes(cluster, tmp_path):
+def completed_trials(dbs) -> int:
+    "Completed trials in the Optuna stores `dbs` (SQLite files)."
+    n = 0
+    for db in dbs:
+        with contextlib.closing(sqlite3.connect(db, timeout=5)) as c:
+            if c.execute("select 1 from sqlite_master where name = 'trials'").fetchone():  # Optuna may be creating its tables
+                n += c.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    return n
+
+
+def kill_worker_of(ws: Path, run: subprocess.Popen):
+    "Once the study in the task workspace `ws` has a finished trial, SIGKILL the Ray worker running it (the kernel's parent)."
+    deadline = time.time() + 300
+    while completed_trials(ws.glob("outputs/hpo/*.db")) < 1:
+        assert run.poll() is None and time.time() < deadline, run.communicate()
+        time.sleep(0.2)
+    kernels = [p for p in psutil.process_iter(["cmdline", "cwd"]) if p.info["cwd"] == str(ws) and "ipykernel" in str(p.info["cmdline"])]
+    [worker] = {k.parent() for k in kernels}
+    assert worker.cmdline()[0] == "ray::execute_notebook_task", worker.cmdline()
+    worker.kill()
+
+
+def test_matrix_on_ray_retries_a_killed_worker_equals_the_local_run_and_resumes(cluster, tmp_path):
     on_ray, here = project(tmp_path / "ray"), project(tmp_path / "local")
-    out = experiments(on_ray, "run", *SMOKE, *MATRIX, "--executor", "ray", "--address", cluster)
-    assert "4 ran, 0 skipped (finished before), 0 retried, 0 failed" in out
-    record = json.loads((on_ray / "outputs/runs/study/cluster.json").read_text())
-    assert sorted(r["status"] for r in record) == ["ran"] * 4 and all(r["attempts"] == 1 for r in record)
+    run = experiments(on_ray, "run", *SMOKE, *MATRIX, *RAY, "--address", cluster, wait=False)
+    kill_worker_of(on_ray.resolve() / "outputs/cluster/hpo_study_daily_threshold_1pct_h1_30K", run)  # 30K's study, mid-run
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, out[-3000:] + err[-3000:]
+    assert "4 ran, 0 skipped (finished before), 1 retried, 0 failed" in out
+    record = {r["key"]: r for r in json.loads((on_ray / "outputs/runs/study/cluster.json").read_text())}
+    hpo = record["hpo study_daily_threshold_1pct_h1_30K"]
+    assert hpo["attempts"] == 2 and len(hpo["retries"]) == 1 and "died" in hpo["retries"][0], hpo
+    assert all(r["status"] == "ran" for r in record.values()) and sum(r["attempts"] for r in record.values()) == 5
+    # 2 trials per study: the retry resumed the killed one in its workspace (1 + 1, not 1 + 2)
+    assert completed_trials((on_ray / "outputs/cluster").glob("*/outputs/hpo/*.db")) == 4
     assert len(list((on_ray / "outputs/runs/study").glob("*.ipynb"))) == 4  # every executed notebook came back
-    kept = [k["path"] for r in record if r["key"].startswith("train") for k in r["kept"]]
+    kept = [k["path"] for r in record.values() if r["key"].startswith("train") for k in r["kept"]]
     assert kept and all(k.endswith((".pt", ".lock")) and "/outputs/cluster/" in k for k in kept)  # checkpoints stay with the worker
     assert not (on_ray / "outputs/checkpoints").exists()
     assert "## Skill by cell and budget" in (on_ray / "outputs/results/study_study.md").read_text()
@@ -103,57 +134,8 @@ def test_matrix_on_ray_equals_the_local_run_and_resumes(cluster, tmp_path):
         assert a[name]["hyperparameters"] == b[name]["hyperparameters"] and a[name]["model_seed"] == b[name]["model_seed"], name
         assert a[name]["predictions"] == b[name]["predictions"] and a[name]["metrics"] == b[name]["metrics"], name
 
-    again = experiments(on_ray, "run", *SMOKE, *MATRIX, "--executor", "ray", "--address", cluster)
+    again = experiments(on_ray, "run", *SMOKE, *MATRIX, *RAY, "--address", cluster)
     assert "0 ran, 4 skipped (finished before), 0 retried, 0 failed" in again
-
-
-def completed_trials(root) -> int:
-    "Completed trials in the Optuna stores of a project's cluster workspaces."
-    n = 0
-    for db in root.glob("outputs/cluster/*/outputs/hpo/*.db"):
-        with contextlib.closing(sqlite3.connect(db, timeout=5)) as c:
-            if c.execute("select 1 from sqlite_master where name = 'trials'").fetchone():  # Optuna may be creating its tables
-                n += c.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
-    return n
-
-
-def test_a_worker_killed_mid_task_is_retried_and_resumes(cluster, tmp_path):
-    root = project(tmp_path / "p")
-    args = [
-        "run",
-        *SMOKE,
-        "--budgets",
-        "30K",
-        "--horizons",
-        "1",
-        "--seeds",
-        "0",
-        "1",
-        "--n-trials",
-        "4",
-        "--max-epochs",
-        "3",
-        "--heartbeat",
-        "2",
-        "--grace",
-        "6",
-    ]
-    run = experiments(root, *args, "--executor", "ray", "--address", cluster, wait=False)
-    deadline = time.time() + 300
-    while completed_trials(root) < 1:  # the HPO study, its first trial done
-        assert run.poll() is None and time.time() < deadline, run.communicate()
-        time.sleep(0.2)
-    [victim] = [p for p in psutil.process_iter(["cmdline"]) if (p.info["cmdline"] or [""])[0] == "ray::execute_notebook_task"]
-    victim.kill()
-    out, err = run.communicate(timeout=600)
-    assert run.returncode == 0, out[-3000:] + err[-3000:]
-    assert "3 ran, 0 skipped (finished before), 1 retried, 0 failed" in out
-    record = {r["key"]: r for r in json.loads((root / "outputs/runs/study/cluster.json").read_text())}
-    hpo = record["hpo study_daily_threshold_1pct_h1_30K"]
-    assert hpo["attempts"] == 2 and len(hpo["retries"]) == 1 and "died" in hpo["retries"][0], hpo
-    assert all(r["status"] == "ran" for r in record.values()) and sum(r["attempts"] for r in record.values()) == 4
-    assert completed_trials(root) == 4  # the retry resumed the study in the worker's workspace: 4 trials in all, not 1 + 4
-    assert sorted(results(root)) == ["study_daily_threshold_1pct_h1/30K.json", "study_daily_threshold_1pct_h1/30K_seed1.json"]
 
 
 def test_without_ray_the_executor_says_how_to_install_it(tmp_path):

@@ -1,8 +1,8 @@
 "Training end to end: SIGKILL in epoch 3 and resume, thermal stop with checkpoint, the CLI, and papermill from the repo root."
 
-import json, os, resource, signal, subprocess, sys, textwrap
+import json, os, resource, signal, subprocess, sys, textwrap, time
 from pathlib import Path
-import pytest
+import psutil, pytest
 import torch
 from conftest import ROOT, bin_path
 from fints_scaling.context import RunContext
@@ -190,14 +190,20 @@ def test_one_run_one_writer_wait_and_stale_locks(config, root):
     dead.wait()  # killed while holding: its lock file stays, its lock does not
     assert train(config, root, fresh=True)["epochs"] == 6
 
-    busy = hold(20)
+    busy = hold(600)
     assert busy.stdout.readline().strip() == "held"
     env = {**os.environ, "FINTS_ROOT": str(root)}
     cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", "--wandb-mode", "disabled", "--no-mlflow"]
     refused = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and f"is in use by PID {busy.pid}" in refused.stderr, refused.stderr
-    queued = subprocess.run([*cmd, "--wait"], capture_output=True, text=True, env=env)
-    assert queued.returncode == 0 and busy.poll() is not None, queued.stderr  # it ran once the holder was gone
+    queued = subprocess.Popen([*cmd, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    while str(lock) not in {f.path for f in psutil.Process(queued.pid).open_files()}:  # until it waits at the lock
+        assert queued.poll() is None, queued.communicate()
+        time.sleep(0.1)
+    busy.kill()
+    busy.wait()
+    _, err = queued.communicate(timeout=600)
+    assert queued.returncode == 0, err  # it ran once the holder was gone
 
 
 def test_a_pool_trains_on_both_series_and_judges_each(root):
