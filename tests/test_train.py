@@ -76,16 +76,15 @@ def test_cli_trains_and_reports_bad_input(config, root):
     )
     assert ok.returncode == 0, ok.stderr
     assert Path(ok.stdout.strip().splitlines()[-1]) == results_path("exp", "20K", root=root)
-    for args, msg in (
-        (["--budget", "1K"], "no architecture lies within 5% of budget '1K'"),
-        (["--task", "threshold_4pct"], "unknown task 'threshold_4pct'"),
-        (["--horizon", "4"], "unknown horizon 4"),
-        (["--learning-rate", "1e10", "--epochs", "2"], "fints-train: diverged (loss NaN at epoch 1); try a learning rate below 1e+10"),
-    ):
-        bad = subprocess.run(
-            [bin_path("fints-train"), "--config", str(config), "--wandb-mode", "disabled", *args], capture_output=True, text=True, env=env
-        )
-        assert bad.returncode == 2 and msg in bad.stderr, bad.stderr
+    # the console script's exit code and one line for a run that fails as it trains (test_bad_input calls the CLI on 40 more cases)
+    bad = subprocess.run(
+        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--wandb-mode", "disabled", "--learning-rate", "1e10"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert bad.returncode == 2 and "fints-train: diverged (loss NaN at epoch 1); try a learning rate below 1e+10" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 @pytest.mark.slow
