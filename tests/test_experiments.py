@@ -8,6 +8,9 @@ from fints_scaling.hpo import hpo_best_path
 from fints_scaling.train import results_path
 
 
+QUICK = ["--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", "--no-mlflow"]  # a smoke run, MLflow off
+
+
 @pytest.fixture
 def project(root):
     for d in ("configs", "data"):
@@ -44,9 +47,7 @@ def test_phase6a_matrix():
 @pytest.mark.slow
 def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
     args = ["--phase", "phase6a", "--budgets", "30K", "--tasks", "threshold_1pct", "threshold_2pct", "threshold_3pct", "--horizon", "1"]
-    out = cli(
-        project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", "--jobs", "2", decoy=decoy
-    )
+    out = cli(project, "run", *args, *QUICK, "--jobs", "2", decoy=decoy)
     assert out.count("ran ") == 5  # 2 studies, 3 trainings, two at a time: the borrowing one after both studies
     cells = {x: f"phase6a_daily_threshold_{x}pct_h1" for x in (1, 2, 3)}
     b1, b2, b3 = (json.loads(hpo_best_path(cells[x], "30K", project).read_text()) for x in (1, 2, 3))
@@ -64,7 +65,7 @@ def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
     ]
     study = (project / "outputs/results/study_phase6a.md").read_text()
     assert "## Skill by cell and budget" in study and all(c in study for c in cells.values())
-    again = cli(project, "run", *args, "--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50")
+    again = cli(project, "run", *args, *QUICK)
     assert again.count("skipped (finished)") == 5
 
     # another horizon is another cell: nothing of horizon 1 is taken for it

@@ -22,6 +22,7 @@ OVERRIDES = {  # what shrinks each command to a smoke run; the command itself is
         "1",
         "--wandb-mode",
         "disabled",
+        "--no-mlflow",
         "--jobs",
         "2",
     ],
