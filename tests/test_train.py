@@ -196,9 +196,9 @@ def test_one_run_one_writer_wait_and_stale_locks(config, root):
     refused = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and f"is in use by PID {busy.pid}" in refused.stderr, refused.stderr
     queued = subprocess.Popen([*cmd, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    while str(lock) not in {f.path for f in psutil.Process(queued.pid).open_files()}:  # until it waits at the lock
-        assert queued.poll() is None, queued.communicate()
-        time.sleep(0.1)
+    while queued.poll() is None and str(lock) not in {f.path for f in psutil.Process(queued.pid).open_files()}:
+        time.sleep(0.1)  # until it waits at the lock
+    assert queued.poll() is None, queued.communicate()
     busy.kill()
     busy.wait()
     _, err = queued.communicate(timeout=600)
