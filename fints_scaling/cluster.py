@@ -15,14 +15,15 @@ from .config import git_commit
 from .storage import atomic_path, file_md5, verify_data_file, write_json_atomic
 
 # %% auto #0
-__all__ = ['NOTEBOOKS', 'RAY_MISSING', 'KEPT_ON_WORKER', 'import_ray', 'execute_notebook', 'NotebookTask', 'code_identity',
-           'WorkerMismatch', 'check_worker', 'workspace', 'collect_outputs', 'remap', 'execute_notebook_task',
-           'check_fits', 'failure', 'run_on_ray', 'summary_lines']
+__all__ = ['NOTEBOOKS', 'EXAMPLE_TAG', 'RAY_MISSING', 'KEPT_ON_WORKER', 'import_ray', 'execute_notebook', 'NotebookTask',
+           'code_identity', 'WorkerMismatch', 'check_worker', 'workspace', 'collect_outputs', 'remap',
+           'execute_notebook_task', 'check_fits', 'failure', 'run_on_ray', 'summary_lines']
 
 # %% ../nbs/21_cluster.ipynb #f7222912
 NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1] / "nbs"  # the notebooks this package was exported from
 
 
+EXAMPLE_TAG = "example"  # the cell tag of a notebook's examples, which are its tests: a study's runs skip them
 RAY_MISSING = "--executor ray needs Ray, an optional extra: pip install -e '.[ray]' (or pip install 'ray>=2.40')"
 
 
@@ -41,14 +42,21 @@ def execute_notebook(
     params: dict,  # its papermill parameters
     cwd: Path,  # the folder its kernel starts in
 ):
-    "Execute `notebook` with papermill into `executed`, its kernel started in `cwd`."
+    "Execute `notebook` with papermill into `executed`, its kernel started in `cwd`; its cells tagged `example` (its tests) are skipped."
     import papermill as pm
 
     executed.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kernel") as sockets:  # its own: kernels started side by side never share one
         config = Config({"KernelManager": {"transport": "ipc", "ip": f"{sockets}/ipc"}})  # local sockets, not TCP ports
         pm.execute_notebook(
-            str(notebook), str(executed), parameters=params, cwd=str(cwd), progress_bar=False, kernel_name="python3", config=config
+            str(notebook),
+            str(executed),
+            parameters=params,
+            cwd=str(cwd),
+            progress_bar=False,
+            kernel_name="python3",
+            config=config,
+            skip_cells_with_tag=EXAMPLE_TAG,  # nbclient's option; nbdev's runner, JupyterLab and a bare papermill run them all
         )
 
 # %% ../nbs/21_cluster.ipynb #2eeaac60

@@ -3,6 +3,7 @@
 import ast, json, re
 from pathlib import Path
 import pytest
+from fints_scaling.cluster import EXAMPLE_TAG
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_CELL_LINES = 60
@@ -175,3 +176,30 @@ def test_docstrings_are_whole():
                 if all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str) for n in body[:2]):
                     cut.append(f"{module}.{node.name}")
     assert not cut, cut
+
+
+@pytest.mark.parametrize("nb", ["16_hpo", "17_train"])
+def test_a_study_run_skips_the_examples(nb):
+    """The notebooks a study runs: every cell above `parameters` that is neither a definition nor an import the run needs is an
+    example (a test), tagged for `execute_notebook` to skip; nbdev's runner still runs it."""
+    cells = json.loads((ROOT / "nbs" / f"{nb}.ipynb").read_text())["cells"]
+    tags = [c.get("metadata", {}).get("tags", []) for c in cells]
+    params_at = next(i for i, t in enumerate(tags) if "parameters" in t)
+    run_names = {
+        n.id
+        for c in cells[params_at:]
+        if c["cell_type"] == "code"
+        for n in ast.walk(ast.parse("".join(c["source"])))
+        if isinstance(n, ast.Name)
+    }
+    for c, t in zip(cells[:params_at], tags):
+        src = "".join(c["source"])
+        if c["cell_type"] != "code" or src.startswith("#|"):
+            continue
+        imported = {
+            (a.asname or a.name).split(".")[0]
+            for n in ast.walk(ast.parse(src))
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            for a in n.names
+        }
+        assert (EXAMPLE_TAG in t) != bool(imported & run_names), f"{nb}: {src[:80]!r}"
