@@ -30,7 +30,7 @@ data: venv
 	$(BIN)/fints-datasets
 	$(BIN)/fints-data verify
 
-# The main job: a CPU scaling sweep (15K..1M parameters, HPO per budget, 3 model seeds), test-loss fits, verdict, plots and outputs/results/summary_report.md;
+# The main job: a CPU scaling sweep (15K..300K parameters, HPO per budget, 3 model seeds), test-loss fits, verdict, plots and outputs/results/summary_report.md;
 # min(4, cores) notebooks run at once, each kernel on its share of the cores.
 demo: data
 	$(BIN)/fints-demo

@@ -812,6 +812,7 @@ def plot_scaling_curve(
 ):
     "Log-log plot of `metric` against parameters: each seed, the mean per budget with its interval, the fitted laws and the baselines."
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.4, 4.2))
     df = results.dropna(subset=[metric])
@@ -843,6 +844,7 @@ def plot_scaling_curve(
             ax.axhline(df[col].median(), color=color, ls=":", lw=1.2, label=f"{name} baseline ({split})")
     what = metric.replace("_", " ") + (" (the selection metric)" if split == "val" else "")
     ax.set(xlabel="parameters N", ylabel=what, title=title or what)
+    ax.xaxis.set_minor_formatter(NullFormatter())  # a ladder under two decades would label every minor tick, overlapping
     ax.legend(fontsize=7)
     ax.grid(True, which="both", alpha=0.2)
     if output_path:
