@@ -249,7 +249,7 @@ def matmul_peak(
 
     m = min(n, 128)
     while m < n and 8 * repeats * fastest(m, 1) < seconds:  # twice the size is 8 times the work
-        m *= 2
+        m = min(2 * m, n)
     return 2 * m**3 / fastest(m, repeats)
 
 
