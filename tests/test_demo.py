@@ -6,6 +6,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, bin_path
 
+QUICK = ["--wandb-mode", "disabled", "--no-mlflow"]  # tracking is tested where it is checked (test_hpo, test_train, the README's notebooks)
+
 
 @pytest.mark.slow
 def test_tiny_demo_round_trips_into_csv_and_report(root, tmp_path_factory):
@@ -34,6 +36,7 @@ def test_tiny_demo_round_trips_into_csv_and_report(root, tmp_path_factory):
             "30K",
             "--n-boot",
             "50",
+            *QUICK,
         ],
         cwd=elsewhere,
         capture_output=True,

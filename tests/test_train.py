@@ -12,6 +12,7 @@ from fints_scaling.config import ExperimentCell
 from fints_scaling.model import PatchTSTConfig, n_embedding_parameters, n_parameters
 
 DATA = ROOT / "data/processed/v1/SP500_dataset_c.parquet"
+QUIET = ["--wandb-mode", "disabled", "--no-mlflow"]  # tracking where a test checks it: the fresh MLflow store test below, test_hpo
 HP = {"epochs": 6, "patience": 100, "batch_size": 64, "learning_rate": 1e-3}
 
 
@@ -23,7 +24,9 @@ def config(root):
 
 
 def train(config, root, **kw):
-    return run_training(config, "20K", hyperparameters=HP, ctx=RunContext(root=root, wandb_mode="disabled", progress=False), **kw)
+    return run_training(
+        config, "20K", hyperparameters=HP, ctx=RunContext(root=root, wandb_mode="disabled", mlflow=False, progress=False), **kw
+    )
 
 
 def test_killed_run_resumes_and_matches_an_uninterrupted_one(config, root):
@@ -34,7 +37,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(config, root):
         from fints_scaling.train import run_training
         def kill(event, info):
             if event == "batch_end" and info["epoch"] == 3 and info["step"] == 2: os.kill(os.getpid(), signal.SIGKILL)
-        ctx = RunContext(root=Path({str(root)!r}), wandb_mode="disabled", progress=False)
+        ctx = RunContext(root=Path({str(root)!r}), wandb_mode="disabled", mlflow=False, progress=False)
         run_training(Path({str(config)!r}), "20K", hyperparameters={HP!r}, ctx=ctx, callbacks=[kill])
     """)
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "FINTS_ROOT": str(root)})
@@ -69,7 +72,7 @@ def test_thermal_stop_saves_a_checkpoint(config, root):
 def test_cli_trains_and_reports_bad_input(config, root):
     env = {**os.environ, "FINTS_ROOT": str(root)}
     ok = subprocess.run(
-        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "2", "--wandb-mode", "disabled"],
+        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "2", *QUIET],
         capture_output=True,
         text=True,
         env=env,
@@ -78,7 +81,7 @@ def test_cli_trains_and_reports_bad_input(config, root):
     assert Path(ok.stdout.strip().splitlines()[-1]) == results_path("exp", "20K", root=root)
     # the console script's exit code and one line for a run that fails as it trains (test_bad_input calls the CLI on 40 more cases)
     bad = subprocess.run(
-        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--wandb-mode", "disabled", "--learning-rate", "1e10"],
+        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", *QUIET, "--learning-rate", "1e10"],
         capture_output=True,
         text=True,
         env=env,
@@ -107,6 +110,9 @@ def test_papermill_runs_the_train_notebook_from_the_repo_root(tmp_path, root):
             "-p",
             "wandb_mode",
             "disabled",
+            "-p",
+            "mlflow",
+            "False",
             "-p",
             "hyperparameters",
             "{epochs: 3, learning_rate: 0.001}",  # -p gives text: it is read as YAML, not character by character
@@ -155,7 +161,7 @@ def test_a_full_disk_while_checkpointing_is_named(config, root):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing the process
         resource.setrlimit(resource.RLIMIT_FSIZE, (128 * 1024, 128 * 1024))
 
-    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", "--wandb-mode", "disabled", "--no-mlflow"]
+    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", *QUIET]
     p = subprocess.run(cmd, env={**os.environ, "FINTS_ROOT": str(root)}, capture_output=True, text=True, preexec_fn=limit)
     assert p.returncode == 2, p.stderr[-2000:]
     assert "last.pt: the checkpoint could not be written (" in p.stderr and "MiB free on its disk; is it full?)" in p.stderr
@@ -192,7 +198,7 @@ def test_one_run_one_writer_wait_and_stale_locks(config, root):
     busy = hold(600)
     assert busy.stdout.readline().strip() == "held"
     env = {**os.environ, "FINTS_ROOT": str(root)}
-    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", "--wandb-mode", "disabled", "--no-mlflow"]
+    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", *QUIET]
     refused = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and f"is in use by PID {busy.pid}" in refused.stderr, refused.stderr
     queued = subprocess.Popen([*cmd, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
