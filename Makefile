@@ -8,21 +8,21 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo study pool test data lab docs readme export clean venv sysdeps
 
-# PyTorch goes in first, pinned, so nothing pulls a multi-GB CUDA build; an existing torch (CUDA, MPS) is kept. pip compiles
-# bytecode one file at a time; compileall does it on every core (-qq: files for newer Pythons fail, as they do under pip).
+# Python writes the bytecode of what it imports, once, into the venv and the package, even where the environment sets
+# PYTHONDONTWRITEBYTECODE (containers often do): else every process and kernel compiles torch, pandas and the rest again from
+# source. Compiled on first import, only what runs is compiled: about a fifth of the venv's files, not all of them up front.
+unexport PYTHONDONTWRITEBYTECODE
+
+# PyTorch goes in first, pinned, so nothing pulls a multi-GB CUDA build; an existing torch (CUDA, MPS) is kept.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q --no-compile torch==2.13.0
 	$(BIN)/pip install -q --no-compile -e ".[dev,ray]"
-	$(BIN)/python -m compileall -qq -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# The package compiled to bytecode once, here, rather than in every process and kernel that imports it: where
-# PYTHONDONTWRITEBYTECODE is set, Python reads bytecode but never writes it. Files already compiled are skipped.
 venv: $(STAMP)
-	$(BIN)/python -m compileall -q fints_scaling
 
 data: venv
 	$(BIN)/fints-data build

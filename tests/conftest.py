@@ -1,4 +1,4 @@
-import os, shutil, warnings
+import os, shutil, subprocess, warnings
 from pathlib import Path
 import pytest
 
@@ -54,3 +54,32 @@ def executed(tmp_path_factory):
 
     run.folder = folder
     return run
+
+
+PHASE = ["--phase", "phase6a", "--budgets", "30K", "--tasks", "threshold_1pct", "threshold_2pct", "threshold_3pct", "--horizon", "1"]
+PHASE_QUICK = ["--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", "--no-mlflow"]  # a smoke run
+
+
+def experiments(project, *args, decoy=None, rc=0, wait=True, **env):
+    """`fints-experiments ... --root project` with FINTS_ROOT `decoy` (which --root overrides) and `env` added: its stdout, or its
+    stderr where it must fail with exit code `rc`; the process itself if not `wait`."""
+    cmd = [bin_path("fints-experiments"), *args, "--root", str(project)]
+    env = {**os.environ, "FINTS_ROOT": str(decoy or project), "WANDB_MODE": "disabled", **env}
+    if not wait:
+        return subprocess.Popen(cmd, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.run(cmd, cwd=project, capture_output=True, text=True, env=env)
+    assert p.returncode == rc, p.stdout[-3000:] + p.stderr[-3000:]
+    return p.stderr if rc else p.stdout
+
+
+@pytest.fixture(scope="session")
+def small_phase(tmp_path_factory):
+    """A small phase, run once a session through `fints-experiments run`, two notebooks at a time: 30K on threshold 1, 2 and 3 pct at
+    horizon 1, so 2 HPO studies and 3 trainings (2 pct borrows). test_experiments checks what it ran; the README's phase commands run on
+    a copy of it, as a user's second command finds the first one's results. Its stdout and the project; FINTS_ROOT, a decoy, stays empty."""
+    project, decoy = tmp_path_factory.mktemp("phase"), tmp_path_factory.mktemp("decoy")
+    for d in ("configs", "data"):
+        (project / d).symlink_to(ROOT / d)
+    out = experiments(project, "run", *PHASE, *PHASE_QUICK, "--jobs", "2", decoy=decoy)
+    assert not any(decoy.iterdir()), sorted(map(str, decoy.rglob("*")))
+    return project, out

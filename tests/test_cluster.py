@@ -4,7 +4,7 @@ and resumed; the same results as the local executor; nothing run twice."""
 import contextlib, json, os, shutil, sqlite3, signal, socket, subprocess, tempfile, time
 from pathlib import Path
 import psutil, pytest
-from conftest import ROOT, bin_path
+from conftest import ROOT, bin_path, experiments
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]  # one cluster for the module
 
@@ -64,17 +64,6 @@ def project(path):
     for d in ("configs", "data"):
         (path / d).symlink_to(ROOT / d)
     return path
-
-
-def experiments(root, *args, wait=True, **env):
-    "fints-experiments on `root` with `env` added, asserted to succeed; the process if not `wait`."
-    cmd = [bin_path("fints-experiments"), *args, "--root", str(root)]
-    env = {**os.environ, "FINTS_ROOT": str(root), **env}
-    if not wait:
-        return subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    p = subprocess.run(cmd, cwd=root, capture_output=True, text=True, env=env)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    return p.stdout
 
 
 def results(root) -> dict:

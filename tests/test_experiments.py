@@ -2,13 +2,10 @@
 
 import json, os, subprocess, sys
 import pytest
-from conftest import ROOT, bin_path
+from conftest import PHASE, PHASE_QUICK, ROOT, bin_path, experiments
 from fints_scaling.experiments import Phase, interpolate_params
 from fints_scaling.hpo import hpo_best_path
 from fints_scaling.train import results_path
-
-
-QUICK = ["--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", "--no-mlflow"]  # a smoke run, MLflow off
 
 
 @pytest.fixture
@@ -18,36 +15,15 @@ def project(root):
     return root
 
 
-@pytest.fixture
-def decoy(tmp_path_factory):
-    "A FINTS_ROOT that --root overrides: nothing may land in it."
-    d = tmp_path_factory.mktemp("decoy")
-    yield d
-    assert not any(d.iterdir()), sorted(map(str, d.rglob("*")))
-
-
-def cli(project, *args, decoy=None, rc=0):
-    "Run fints-experiments on `project`; its stdout, or its stderr where it is expected to fail with exit code `rc`."
-    p = subprocess.run(
-        [bin_path("fints-experiments"), *args, "--root", str(project)],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "FINTS_ROOT": str(decoy or project), "WANDB_MODE": "disabled"},
-    )
-    assert p.returncode == rc, p.stderr[-3000:]
-    return p.stderr if rc else p.stdout
-
-
 def test_phase6a_matrix():
     m = Phase("phase6a").matrix()
     assert sum(r.kind == "hpo" for r in m) == 12 and sum(r.kind == "train" for r in m) == 16
 
 
 @pytest.mark.slow
-def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
-    args = ["--phase", "phase6a", "--budgets", "30K", "--tasks", "threshold_1pct", "threshold_2pct", "threshold_3pct", "--horizon", "1"]
-    out = cli(project, "run", *args, *QUICK, "--jobs", "2", decoy=decoy)
+@pytest.mark.xdist_group("phase")  # the small phase's worker: test_readme uses it too
+def test_small_phase_runs_borrows_skips_and_generates(small_phase):
+    (project, out), args = small_phase, PHASE
     assert out.count("ran ") == 5  # 2 studies, 3 trainings, two at a time: the borrowing one after both studies
     cells = {x: f"phase6a_daily_threshold_{x}pct_h1" for x in (1, 2, 3)}
     b1, b2, b3 = (json.loads(hpo_best_path(cells[x], "30K", project).read_text()) for x in (1, 2, 3))
@@ -65,16 +41,18 @@ def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
     ]
     study = (project / "outputs/results/study_phase6a.md").read_text()
     assert "## Skill by cell and budget" in study and all(c in study for c in cells.values())
-    again = cli(project, "run", *args, *QUICK)
+    again = experiments(project, "run", *args, *PHASE_QUICK)
     assert again.count("skipped (finished)") == 5
 
     # another horizon is another cell: nothing of horizon 1 is taken for it
-    other = cli(project, "run", *args, "--horizons", "3", "--dry-run")
+    other = experiments(project, "run", *args, "--horizons", "3", "--dry-run")
     assert other.count("would run") == 5 and "skipped" not in other and "threshold_1pct_h3" in other
-    priced = cli(project, "run", *args, "--own-hpo", "--dry-run")  # threshold_2pct tuned on its own too: 2 more runs, the rest finished
+    priced = experiments(
+        project, "run", *args, "--own-hpo", "--dry-run"
+    )  # threshold_2pct tuned on its own too: 2 more runs, the rest finished
     assert priced.count("would run") == 2 and priced.count("phase6a_own_daily_threshold_2pct_h1_30K") == 2
 
-    gen = cli(project, "generate", *args)
+    gen = experiments(project, "generate", *args)
     scripts = [l for l in gen.split() if l.endswith(".py")]
     assert len(scripts) == 5
     readme = (project / "experiments/phase6a/README.md").read_text()
@@ -92,7 +70,7 @@ def test_small_phase_runs_borrows_skips_and_generates(project, decoy):
 
 
 def test_list_prices_the_matrix(project):
-    out = cli(
+    out = experiments(
         project,
         "list",
         "--phase",
@@ -123,5 +101,5 @@ def test_results_of_another_cell_are_refused(project):
     h3.parent.mkdir(parents=True)
     rec = json.loads(h1.read_text())
     h3.write_text(json.dumps({**rec, "experiment": "demo_daily_threshold_1pct_h3"}))
-    err = cli(project, "report", "--phase", "demo", "--budgets", "30K", "--tasks", "threshold_1pct", "--horizons", "1", "3", rc=2)
+    err = experiments(project, "report", "--phase", "demo", "--budgets", "30K", "--tasks", "threshold_1pct", "--horizons", "1", "3", rc=2)
     assert f"{h3}: holds the results of {{'task': 'threshold_1pct', 'horizon': 1, 'timescale': 'daily'}}" in err

@@ -271,34 +271,6 @@ def test_a_diverging_trial_is_pruned_and_the_study_goes_on(project):
     assert best["best_params"]["learning_rate"] == 1e-3 and best["n_trials_diverged"] == len(diverged)
 
 
-def test_fresh_is_refused_while_a_live_worker_runs_a_trial(project):
-    "Two processes on a fresh project, MLflow on: one runs a trial, the other asks for --fresh and is refused, naming it."
-    (project / "long.yaml").write_text(  # trials that outlast the second process's start: 200 epochs, no early stop
-        "search_space:\n  epochs: {type: categorical, choices: [200]}\n  patience: {type: categorical, choices: [200]}\n"
-    )
-    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "3", "--search-space", "long.yaml", "--wandb-mode", "disabled"]
-    env = {**os.environ, "FINTS_ROOT": str(project)}
-    worker = subprocess.Popen(
-        [bin_path("fints-hpo"), *args], cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        storage, deadline = f"sqlite:///{project}/outputs/hpo/optuna.db", time.time() + 240
-        while time.time() < deadline and worker.poll() is None:
-            time.sleep(0.2)
-            try:
-                if any(t.state == TrialState.RUNNING for t in optuna.load_study(study_name=STUDY, storage=storage).trials):
-                    break
-            except Exception:  # no database or no study yet
-                continue
-        fresh = hpo(project, *args, "--fresh")
-        assert fresh.returncode == 2, fresh.stderr[-2000:]
-        assert f"running trial(s), worker {socket.gethostname()}:{worker.pid}: stop it, or wait for it" in fresh.stderr
-        assert "Traceback" not in fresh.stderr and len(optuna.load_study(study_name=STUDY, storage=storage).trials) >= 1
-    finally:
-        worker.kill()
-        worker.communicate()
-
-
 def _running_trials(db) -> int:
     "Trials the SQLite study file `db` records as running; 0 while it or its tables do not exist yet."
     try:
@@ -308,22 +280,31 @@ def _running_trials(db) -> int:
         return 0
 
 
-def test_ctrl_c_ends_a_command_in_one_line(project):
-    proc = subprocess.Popen(
-        [bin_path("fints-hpo"), "--config", CONFIG, "--budget", "30K", "--n-trials", "20", *QUIET],
-        cwd=project,
-        env={**os.environ, "FINTS_ROOT": str(project)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def test_a_live_worker_refuses_fresh_and_ends_in_one_line_on_ctrl_c(project):
+    """Two processes on a fresh project, MLflow on: one runs a trial, the other asks for --fresh and is refused, naming it; then
+    Ctrl-C inside the trial ends the worker in one line."""
+    (project / "long.yaml").write_text(  # trials that outlast the second process's start: 200 epochs, no early stop
+        "search_space:\n  epochs: {type: categorical, choices: [200]}\n  patience: {type: categorical, choices: [200]}\n"
     )
-    deadline, db = time.time() + 240, project / "outputs/hpo/optuna.db"
-    while time.time() < deadline and not _running_trials(db):  # Ctrl-C inside a trial, not while the study is being set up
-        time.sleep(0.2)
-    time.sleep(1)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "fints-hpo: interrupted" in err and "Traceback" not in err, err[-2000:]
+    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "3", "--search-space", "long.yaml", "--wandb-mode", "disabled"]
+    env = {**os.environ, "FINTS_ROOT": str(project)}
+    worker = subprocess.Popen(
+        [bin_path("fints-hpo"), *args], cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline, db = time.time() + 240, project / "outputs/hpo/optuna.db"
+        while time.time() < deadline and worker.poll() is None and not _running_trials(db):
+            time.sleep(0.2)
+        fresh = hpo(project, *args, "--fresh")
+        assert fresh.returncode == 2, fresh.stderr[-2000:]
+        assert f"running trial(s), worker {socket.gethostname()}:{worker.pid}: stop it, or wait for it" in fresh.stderr
+        assert "Traceback" not in fresh.stderr and _running_trials(db) == 1
+        worker.send_signal(signal.SIGINT)
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 130 and "fints-hpo: interrupted" in err and "Traceback" not in err, err[-2000:]
+    finally:
+        worker.kill()
+        worker.communicate()
 
 
 def test_processes_racing_for_the_last_trials_stop_at_exactly_n(tmp_path):

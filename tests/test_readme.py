@@ -1,31 +1,16 @@
-"""Every command README.md shows runs as written on a project with built data: each is taken from the README itself, run from
-the project root with short overrides appended (the last value of a flag wins), and must exit 0."""
+"""Every command README.md shows runs as written on a project with built data and a finished small phase: each is taken from the
+README itself, run from the project root with short overrides appended (the last value of a flag wins), and must exit 0."""
 
 import os, re, shlex, shutil, subprocess, sys
 import pytest
-from conftest import ROOT, bin_path
+from conftest import PHASE_QUICK, ROOT, bin_path
 
 QUICK = ["--wandb-mode", "disabled", "--no-mlflow"]
 OVERRIDES = {  # what shrinks each command to a smoke run; the command itself is the README's
     "fints-hpo": ["--budget", "30K", "--n-trials", "2", "--max-epochs", "1", *QUICK],
     "fints-train": ["--budget", "30K", "--hpo-best", "outputs/hpo/spy_daily_threshold_1pct/30K_best.json", "--epochs", "1", *QUICK],
-    "fints-experiments": [
-        "--budgets",
-        "30K",
-        "--tasks",
-        "threshold_1pct",
-        "--n-trials",
-        "2",
-        "--max-epochs",
-        "1",
-        "--train-epochs",
-        "1",
-        "--wandb-mode",
-        "disabled",
-        "--no-mlflow",
-        "--jobs",
-        "2",
-    ],
+    # the small phase's first cell, whose outputs the project holds: `run` finds its study and training finished, `report` reads them
+    "fints-experiments": ["--budgets", "30K", "--tasks", "threshold_1pct", *PHASE_QUICK, "--wandb-mode", "disabled", "--jobs", "2"],
     ".venv/bin/python bench/train_step.py": ["--steps", "2"],
     "papermill nbs/16_hpo.ipynb": ["-p", "budget", "30K", "-p", "n_trials", "2", "-p", "max_epochs", "1", "-p", "wandb_mode", "disabled"],
     "papermill nbs/17_train.ipynb": [
@@ -74,9 +59,11 @@ def test_the_readme_shows_both_notebook_runs():
 
 
 @pytest.mark.slow
-def test_every_readme_command_runs(root):
+@pytest.mark.xdist_group("phase")
+def test_every_readme_command_runs(root, small_phase):
     for d in ("data", "configs"):
         shutil.copytree(ROOT / d, root / d)
+    shutil.copytree(small_phase[0] / "outputs", root / "outputs")  # the phase test checks that run; here it is found finished
     (root / "nbs").symlink_to(ROOT / "nbs")
     env = {**os.environ, "FINTS_ROOT": str(root)}
     for cmd in readme_commands():
@@ -88,5 +75,7 @@ def test_every_readme_command_runs(root):
             argv = [shutil.which(argv[0]) if argv[0] == "mkdir" else bin_path(argv[0]), *argv[1:], *extra]
         p = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900)
         assert p.returncode == 0, (cmd, p.stdout[-1500:], p.stderr[-3000:])
+        if cmd.startswith("fints-experiments run"):
+            assert p.stdout.count("skipped (finished)") == 2, p.stdout
         print(f"ok: {cmd}")
     assert (root / "outputs/runs/train_2M_threshold_1pct.ipynb").exists() and (root / "docs/data_dictionary.md").exists()
