@@ -1,9 +1,9 @@
 "A small phase run end to end through papermill, borrowed parameters, skipping finished runs, and generated scripts that run."
 
-import json, os, subprocess, sys
+import contextlib, io, json, os, subprocess, sys
 import pytest
 from conftest import PHASE, PHASE_QUICK, ROOT, bin_path, experiments
-from fints_scaling.experiments import Phase, interpolate_params
+from fints_scaling.experiments import Phase, experiments_cli, interpolate_params
 from fints_scaling.hpo import hpo_best_path
 from fints_scaling.train import results_path
 
@@ -13,6 +13,14 @@ def project(root):
     for d in ("configs", "data"):
         (root / d).symlink_to(ROOT / d)
     return root
+
+
+def here(project, *args) -> str:
+    "fints-experiments in this process, as its console script (which the small phase ran) calls it: its stdout."
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert experiments_cli([*args, "--root", str(project)]) == 0
+    return out.getvalue()
 
 
 def test_phase6a_matrix():
@@ -41,18 +49,16 @@ def test_small_phase_runs_borrows_skips_and_generates(small_phase):
     ]
     study = (project / "outputs/results/study_phase6a.md").read_text()
     assert "## Skill by cell and budget" in study and all(c in study for c in cells.values())
-    again = experiments(project, "run", *args, *PHASE_QUICK)
+    again = here(project, "run", *args, *PHASE_QUICK)
     assert again.count("skipped (finished)") == 5
 
     # another horizon is another cell: nothing of horizon 1 is taken for it
-    other = experiments(project, "run", *args, "--horizons", "3", "--dry-run")
+    other = here(project, "run", *args, "--horizons", "3", "--dry-run")
     assert other.count("would run") == 5 and "skipped" not in other and "threshold_1pct_h3" in other
-    priced = experiments(
-        project, "run", *args, "--own-hpo", "--dry-run"
-    )  # threshold_2pct tuned on its own too: 2 more runs, the rest finished
+    priced = here(project, "run", *args, "--own-hpo", "--dry-run")  # threshold_2pct tuned on its own too: 2 more runs, the rest finished
     assert priced.count("would run") == 2 and priced.count("phase6a_own_daily_threshold_2pct_h1_30K") == 2
 
-    gen = experiments(project, "generate", *args)
+    gen = here(project, "generate", *args)
     scripts = [l for l in gen.split() if l.endswith(".py")]
     assert len(scripts) == 5
     readme = (project / "experiments/phase6a/README.md").read_text()
@@ -70,7 +76,7 @@ def test_small_phase_runs_borrows_skips_and_generates(small_phase):
 
 
 def test_list_prices_the_matrix(project):
-    out = experiments(
+    out = here(
         project,
         "list",
         "--phase",
