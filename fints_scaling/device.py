@@ -8,6 +8,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/device.html.md""
 from __future__ import annotations
 import functools, glob, logging, math, platform, re, shutil, subprocess, time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 import torch
 import torch.nn.functional as F
@@ -221,7 +222,9 @@ def device_name(device: torch.device) -> str:
     if device.type == "mps":
         out = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True).stdout.strip()
         return out or "Apple silicon"
-    return next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor() or "CPU")
+    cpuinfo = Path("/proc/cpuinfo")  # Linux; a Mac's CPU has no such file
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    return next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), platform.processor() or "CPU")
 
 # %% ../nbs/foundations/10_device.ipynb #57bee1ef
 @functools.cache

@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 from conftest import ROOT, bin_path
 from fints_scaling.config import ExperimentCell
 from fints_scaling.context import RunContext
-from fints_scaling.hpo import claim_lock, create_objective, hpo_best_path, make_pruner, make_storage
+from fints_scaling.hpo import claim_lock, create_objective, hpo_best_path, hpo_cli, make_pruner, make_storage
 from fints_scaling.tracking import read_offline_run
 
 CONFIG = "configs/experiments/spy_daily_threshold_1pct.yaml"
@@ -221,8 +221,9 @@ def test_an_objective_built_to_be_pruned_is_pruned(project):
 
 
 @pytest.mark.slow
-def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_refused(project):
-    "MLflow on: two processes on a fresh project open its store together. Then a changed rerun is refused, a longer one extends."
+def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_refused(project, monkeypatch, capsys):
+    """MLflow on: two processes on a fresh project open its store together. Then a changed rerun is refused, a longer one extends
+    (both in this process: `hpo_cli` is what the console script runs)."""
     args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--wandb-mode", "disabled"]
     env = {**os.environ, "FINTS_ROOT": str(project)}
     procs = [
@@ -240,16 +241,18 @@ def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_r
         "trials per process:", {w: sum(t.user_attrs["worker"] == w for t in finished) for w in {t.user_attrs["worker"] for t in finished}}
     )
 
-    changed = hpo(project, *args[:6], "--max-epochs", "3", "--wandb-mode", "disabled", "--no-mlflow")
-    assert changed.returncode == 2 and "was started with other settings (search_space" in changed.stderr and "--fresh" in changed.stderr
-    assert "Traceback" not in changed.stderr
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("FINTS_ROOT", str(project))
+    capsys.readouterr()
+    assert hpo_cli([*args[:6], "--max-epochs", "3", "--wandb-mode", "disabled", "--no-mlflow"]) == 2
+    changed = capsys.readouterr().err
+    assert "was started with other settings (search_space" in changed and "--fresh" in changed and "Traceback" not in changed
     best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())
     assert best["search_space"]["epochs"] == {"type": "categorical", "choices": [2]}  # the space the trials were drawn from
     assert best["best_params"]["epochs"] == 2
-    assert "search_space.epochs.choices: [2] then, [3] now" in changed.stderr  # the change itself, not a cut-off dump
+    assert "search_space.epochs.choices: [2] then, [3] now" in changed  # the change itself, not a cut-off dump
 
-    more = hpo(project, *args[:5], "8", *args[6:])  # a finished study takes more trials without --fresh
-    assert more.returncode == 0, more.stderr[-2000:]
+    assert hpo_cli([*args[:5], "8", *args[6:]]) == 0, capsys.readouterr().err[-2000:]  # a finished study takes more trials, no --fresh
     assert json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())["n_trials_completed"] >= 6
     trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{project}/outputs/hpo/optuna.db").trials
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 8
