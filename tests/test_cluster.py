@@ -1,10 +1,11 @@
 """The study matrix on a real local Ray cluster (a head and a worker node on 127.0.0.1): a worker killed mid-task, its run retried
 and resumed; the same results as the local executor; nothing run twice."""
 
-import contextlib, json, os, shutil, sqlite3, signal, socket, subprocess, tempfile, time
+import contextlib, json, os, shutil, sqlite3, signal, socket, subprocess, sys, tempfile, time
 from pathlib import Path
 import psutil, pytest
 from conftest import ROOT, bin_path, experiments
+from fints_scaling.experiments import experiments_cli
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]  # one cluster for the module
 
@@ -127,14 +128,11 @@ def test_matrix_on_ray_retries_a_killed_worker_equals_the_local_run_and_resumes(
     assert "0 ran, 4 skipped (finished before), 0 retried, 0 failed" in again
 
 
-def test_without_ray_the_executor_says_how_to_install_it(tmp_path):
-    shadow = tmp_path / "no_ray" / "ray"  # an installation without the extra: `import ray` fails
-    shadow.mkdir(parents=True)
-    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
+def test_without_ray_the_executor_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # an installation without the extra: `import ray` fails
     root = project(tmp_path / "p")
-    cmd = [bin_path("fints-experiments"), "run", *SMOKE, "--budgets", "30K", "--executor", "ray", "--root", str(root)]
-    p = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(shadow.parent), "FINTS_ROOT": str(root)})
-    assert p.returncode == 2 and p.stderr.splitlines() == [
+    assert experiments_cli(["run", *SMOKE, "--budgets", "30K", "--executor", "ray", "--root", str(root)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
         "fints-experiments: --executor ray needs Ray, an optional extra: pip install -e '.[ray]' (or pip install 'ray>=2.40')"
-    ], p.stderr
+    ]
     assert not (root / "outputs" / "runs").exists()
