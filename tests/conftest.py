@@ -57,7 +57,9 @@ def executed(tmp_path_factory):
 
 
 PHASE = ["--phase", "phase6a", "--budgets", "30K", "--tasks", "threshold_1pct", "threshold_2pct", "threshold_3pct", "--horizon", "1"]
-PHASE_QUICK = ["--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", "--no-mlflow"]  # a smoke run
+# Tracking off: MLflow and W&B are checked where a test asserts on them (test_hpo, the fresh MLflow store in test_train).
+UNTRACKED = ["--wandb-mode", "disabled", "--no-mlflow"]
+PHASE_QUICK = ["--n-trials", "2", "--max-epochs", "3", "--train-epochs", "3", "--n-boot", "50", *UNTRACKED]  # a smoke run
 
 
 def experiments(project, *args, decoy=None, rc=0, wait=True, **env):

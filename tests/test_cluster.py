@@ -4,7 +4,7 @@ and resumed; the same results as the local executor; nothing run twice."""
 import contextlib, json, os, shutil, sqlite3, signal, socket, subprocess, sys, tempfile, time
 from pathlib import Path
 import psutil, pytest
-from conftest import ROOT, bin_path, experiments
+from conftest import ROOT, UNTRACKED, bin_path, experiments
 from fints_scaling.experiments import experiments_cli
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]  # one cluster for the module
@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]  # one cluster f
 pytest.importorskip("ray", reason="Ray is the optional extra [ray], which make test installs")
 
 SMOKE = ["--phase", "study", "--tasks", "threshold_1pct", "--n-trials", "2", "--max-epochs", "2", "--train-epochs", "1", "--n-boot", "50"]
-SMOKE += ["--no-mlflow", "--wandb-mode", "disabled", "--device", "cpu"]
+SMOKE += [*UNTRACKED, "--device", "cpu"]
 MATRIX = ["--budgets", "15K", "30K", "--horizons", "1", "--seeds", "0"]  # 2 HPO studies side by side, then 2 training runs
 RAY = ["--executor", "ray", "--heartbeat", "2", "--grace", "6"]  # a trial whose worker died is failed 6 s after its last heartbeat
 

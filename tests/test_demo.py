@@ -4,9 +4,7 @@ come back in the CSV, the scaling JSON and the report, all under --root, whateve
 import json, os, subprocess
 import pandas as pd
 import pytest
-from conftest import ROOT, bin_path
-
-QUICK = ["--wandb-mode", "disabled", "--no-mlflow"]  # tracking is tested where it is checked (test_hpo, test_train, the README's notebooks)
+from conftest import ROOT, UNTRACKED, bin_path
 
 
 @pytest.mark.slow
@@ -36,7 +34,7 @@ def test_tiny_demo_round_trips_into_csv_and_report(root, tmp_path_factory):
             "30K",
             "--n-boot",
             "50",
-            *QUICK,
+            *UNTRACKED,
         ],
         cwd=elsewhere,
         capture_output=True,

@@ -2,7 +2,7 @@
 
 import contextlib, io, json, os, subprocess, sys
 import pytest
-from conftest import PHASE, PHASE_QUICK, ROOT, bin_path, experiments
+from conftest import PHASE, PHASE_QUICK, ROOT, UNTRACKED, bin_path, experiments
 from fints_scaling.experiments import Phase, experiments_cli, interpolate_params
 from fints_scaling.hpo import hpo_best_path
 from fints_scaling.train import results_path
@@ -100,7 +100,7 @@ def test_list_prices_the_matrix(project):
 def test_results_of_another_cell_are_refused(project):
     "A results file copied into another cell's folder would make two horizons one: the study refuses it, naming the file."
     train = [bin_path("fints-train"), "--experiment", "demo_daily_threshold_1pct_h1", "--horizon", "1", "--budget", "30K", "--epochs", "1"]
-    p = subprocess.run([*train, "--root", str(project), "--no-mlflow", "--wandb-mode", "disabled"], capture_output=True, text=True)
+    p = subprocess.run([*train, "--root", str(project), *UNTRACKED], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]  # a real record of cell h1, trained without a notebook or a study
     h1 = results_path("demo_daily_threshold_1pct_h1", "30K", root=project)
     h3 = results_path("demo_daily_threshold_1pct_h3", "30K", root=project)

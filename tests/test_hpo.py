@@ -6,7 +6,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from conftest import ROOT, bin_path
+from conftest import ROOT, UNTRACKED, bin_path
 from fints_scaling.config import ExperimentCell
 from fints_scaling.context import RunContext
 from fints_scaling.hpo import claim_lock, create_objective, hpo_best_path, hpo_cli, make_pruner, make_storage
@@ -14,7 +14,6 @@ from fints_scaling.tracking import read_offline_run
 
 CONFIG = "configs/experiments/spy_daily_threshold_1pct.yaml"
 STUDY = "spy_daily_threshold_1pct_30K"
-QUIET = ["--wandb-mode", "disabled", "--no-mlflow"]
 
 
 @pytest.fixture
@@ -61,9 +60,7 @@ def test_killed_study_resumes_to_n_trials(project):
         "4",
         "--max-epochs",
         "4",
-        "--wandb-mode",
-        "disabled",
-        "--no-mlflow",
+        *UNTRACKED,
         "--heartbeat",
         "1",
         "--grace",
@@ -165,7 +162,6 @@ def test_the_pgserver_wheel_serves_a_shared_study():
 def test_two_workers_share_a_postgresql_study(project, postgres):
     n = 6
     env = {**os.environ, "FINTS_ROOT": str(project)}
-    quiet = ["--wandb-mode", "disabled", "--no-mlflow"]
     first = subprocess.Popen(
         [
             bin_path("fints-hpo"),
@@ -179,7 +175,7 @@ def test_two_workers_share_a_postgresql_study(project, postgres):
             postgres,
             "--max-epochs",
             "5",
-            *quiet,
+            *UNTRACKED,
         ],
         cwd=project,
         env=env,
@@ -188,7 +184,7 @@ def test_two_workers_share_a_postgresql_study(project, postgres):
         text=True,
     )
     second = subprocess.Popen(
-        [bin_path("fints-hpo"), "worker", "--study", STUDY, "--storage", postgres, "--wait", "120", *quiet],
+        [bin_path("fints-hpo"), "worker", "--study", STUDY, "--storage", postgres, "--wait", "120", *UNTRACKED],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -244,7 +240,7 @@ def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_r
     monkeypatch.chdir(project)
     monkeypatch.setenv("FINTS_ROOT", str(project))
     capsys.readouterr()
-    assert hpo_cli([*args[:6], "--max-epochs", "3", "--wandb-mode", "disabled", "--no-mlflow"]) == 2
+    assert hpo_cli([*args[:6], "--max-epochs", "3", *UNTRACKED]) == 2
     changed = capsys.readouterr().err
     assert "was started with other settings (search_space" in changed and "--fresh" in changed and "Traceback" not in changed
     best = json.loads(hpo_best_path("spy_daily_threshold_1pct", "30K", project).read_text())
@@ -264,7 +260,7 @@ def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_r
 
 def test_a_diverging_trial_is_pruned_and_the_study_goes_on(project):
     (project / "s.yaml").write_text("search_space:\n  learning_rate: {type: categorical, choices: [1.0e+10, 1.0e-3]}\n")
-    p = hpo(project, "--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--search-space", "s.yaml", *QUIET)
+    p = hpo(project, "--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--search-space", "s.yaml", *UNTRACKED)
     assert p.returncode == 0, p.stderr[-3000:]
     trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{project}/outputs/hpo/optuna.db").trials
     diverged = [t for t in trials if "diverged" in t.user_attrs]

@@ -3,14 +3,13 @@ README itself, run from the project root with short overrides appended (the last
 
 import os, re, shlex, shutil, subprocess, sys
 import pytest
-from conftest import PHASE_QUICK, ROOT, bin_path
+from conftest import PHASE_QUICK, ROOT, UNTRACKED, bin_path
 
-QUICK = ["--wandb-mode", "disabled", "--no-mlflow"]
 OVERRIDES = {  # what shrinks each command to a smoke run; the command itself is the README's
-    "fints-hpo": ["--budget", "30K", "--n-trials", "2", "--max-epochs", "1", *QUICK],
-    "fints-train": ["--budget", "30K", "--hpo-best", "outputs/hpo/spy_daily_threshold_1pct/30K_best.json", "--epochs", "1", *QUICK],
+    "fints-hpo": ["--budget", "30K", "--n-trials", "2", "--max-epochs", "1", *UNTRACKED],
+    "fints-train": ["--budget", "30K", "--hpo-best", "outputs/hpo/spy_daily_threshold_1pct/30K_best.json", "--epochs", "1", *UNTRACKED],
     # the small phase's first cell, whose outputs the project holds: `run` finds its study and training finished, `report` reads them
-    "fints-experiments": ["--budgets", "30K", "--tasks", "threshold_1pct", *PHASE_QUICK, "--wandb-mode", "disabled", "--jobs", "2"],
+    "fints-experiments": ["--budgets", "30K", "--tasks", "threshold_1pct", *PHASE_QUICK, "--jobs", "2"],
     ".venv/bin/python bench/train_step.py": ["--steps", "2"],
     "papermill nbs/16_hpo.ipynb": ["-p", "budget", "30K", "-p", "n_trials", "2", "-p", "max_epochs", "1", "-p", "wandb_mode", "disabled"],
     "papermill nbs/17_train.ipynb": [

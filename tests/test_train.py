@@ -4,7 +4,7 @@ import json, os, resource, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import psutil, pytest
 import torch
-from conftest import ROOT, bin_path
+from conftest import ROOT, UNTRACKED, bin_path
 from fints_scaling.context import RunContext
 from fints_scaling.device import ThermalGuard, ThermalStop
 from fints_scaling.train import results_path, run_training
@@ -12,7 +12,6 @@ from fints_scaling.config import ExperimentCell
 from fints_scaling.model import PatchTSTConfig, n_embedding_parameters, n_parameters
 
 DATA = ROOT / "data/processed/v1/SP500_dataset_c.parquet"
-QUIET = ["--wandb-mode", "disabled", "--no-mlflow"]  # tracking where a test checks it: the fresh MLflow store test below, test_hpo
 HP = {"epochs": 6, "patience": 100, "batch_size": 64, "learning_rate": 1e-3}
 
 
@@ -72,7 +71,7 @@ def test_thermal_stop_saves_a_checkpoint(config, root):
 def test_cli_trains_and_reports_bad_input(config, root):
     env = {**os.environ, "FINTS_ROOT": str(root)}
     ok = subprocess.run(
-        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "2", *QUIET],
+        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "2", *UNTRACKED],
         capture_output=True,
         text=True,
         env=env,
@@ -81,7 +80,7 @@ def test_cli_trains_and_reports_bad_input(config, root):
     assert Path(ok.stdout.strip().splitlines()[-1]) == results_path("exp", "20K", root=root)
     # the console script's exit code and one line for a run that fails as it trains (test_bad_input calls the CLI on 40 more cases)
     bad = subprocess.run(
-        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", *QUIET, "--learning-rate", "1e10"],
+        [bin_path("fints-train"), "--config", str(config), "--budget", "20K", *UNTRACKED, "--learning-rate", "1e10"],
         capture_output=True,
         text=True,
         env=env,
@@ -161,7 +160,7 @@ def test_a_full_disk_while_checkpointing_is_named(config, root):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing the process
         resource.setrlimit(resource.RLIMIT_FSIZE, (128 * 1024, 128 * 1024))
 
-    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", *QUIET]
+    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", *UNTRACKED]
     p = subprocess.run(cmd, env={**os.environ, "FINTS_ROOT": str(root)}, capture_output=True, text=True, preexec_fn=limit)
     assert p.returncode == 2, p.stderr[-2000:]
     assert "last.pt: the checkpoint could not be written (" in p.stderr and "MiB free on its disk; is it full?)" in p.stderr
@@ -198,7 +197,7 @@ def test_one_run_one_writer_wait_and_stale_locks(config, root):
     busy = hold(600)
     assert busy.stdout.readline().strip() == "held"
     env = {**os.environ, "FINTS_ROOT": str(root)}
-    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", *QUIET]
+    cmd = [bin_path("fints-train"), "--config", str(config), "--budget", "20K", "--epochs", "1", *UNTRACKED]
     refused = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and f"is in use by PID {busy.pid}" in refused.stderr, refused.stderr
     queued = subprocess.Popen([*cmd, "--wait"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
