@@ -234,7 +234,8 @@ def run_on_ray(
     verify: bool = True,  # data must match the driver's manifest (as well as the worker's files)
     progress: bool = True,  # a progress bar
 ) -> list[dict]:
-    "Run the tasks on a Ray cluster in dependency order; one record per task: status, attempts, retry reasons, host, kept files."
+    """Run the tasks on a Ray cluster in dependency order; one record per task: status, attempts, retry reasons, host, kept files.
+    With every output there already, it connects to no cluster: a finished study reruns without one."""
     from tqdm.auto import tqdm
 
     ray, root = import_ray(), Path(root)
@@ -245,6 +246,9 @@ def run_on_ray(
         for t in tasks
     }
     todo = [t for t in tasks if recs[t.key]["status"] == "waiting"]
+    if not todo:
+        write_json_atomic(list(recs.values()), summary)
+        return list(recs.values())
     md5 = {rel: verify_data_file(root / rel, verify) for rel in dict.fromkeys(r for t in todo for r in t.data)}
     identity = code_identity()  # what every worker must match: the package, its commit, and the data each task reads
     expect = {t.key: identity | {"data": {r: md5[r] for r in t.data}} for t in todo}

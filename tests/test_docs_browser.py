@@ -1,10 +1,11 @@
 """The docs site as a reader sees it: `tools/docs.py site` builds every page the way `make docs` does (every notebook executed,
 processed by nbdev, rendered), and headless Chromium opens each one."""
 
-import json, re, shutil, subprocess, sys
+import base64, json, re, shutil, subprocess, sys, time, urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 import pytest
+import websocket
 import yaml
 from conftest import ROOT
 
@@ -69,10 +70,63 @@ def site(tmp_path_factory, executed):
     return out
 
 
-def dom(page: Path, profile: Path) -> str:
-    return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120
-    ).stdout
+class Chromium:
+    """One headless Chromium for the module's pages, driven over the DevTools protocol (a process per page cost 1-2 s of CPU
+    each): a page's DOM once it has loaded, as `--dump-dom` prints it, or a screenshot of it."""
+
+    def __init__(self, profile: Path):
+        self.proc = subprocess.Popen(
+            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        port_file, deadline = profile / "DevToolsActivePort", time.time() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):  # Chromium writes its port there once it listens
+            assert self.proc.poll() is None and time.time() < deadline, "Chromium did not start"
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        [tab] = [t for t in json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list")) if t["type"] == "page"]
+        self.ws, self.n, self.loaded = websocket.create_connection(tab["webSocketDebuggerUrl"], timeout=120, suppress_origin=True), 0, False
+        self.call("Page.enable")
+
+    def call(self, method: str, **params) -> dict:
+        "Send a command; its result (the events before it are dropped, but a page's load is noted)."
+        self.n += 1
+        self.ws.send(json.dumps({"id": self.n, "method": method, "params": params}))
+        while (msg := json.loads(self.ws.recv())).get("id") != self.n:
+            self.loaded |= msg.get("method") == "Page.loadEventFired"
+        assert "error" not in msg, (method, msg["error"])
+        return msg["result"]
+
+    def open(self, page: Path):
+        "Navigate to the page and wait for its load event."
+        self.loaded = False
+        self.call("Page.navigate", url=page.as_uri())
+        while not self.loaded:
+            self.loaded = json.loads(self.ws.recv()).get("method") == "Page.loadEventFired"
+
+    def dom(self, page: Path) -> str:
+        self.open(page)
+        return self.call("Runtime.evaluate", expression="document.documentElement.outerHTML", returnByValue=True)["result"]["value"]
+
+    def screenshot(self, page: Path, out: Path, width=1280, height=1000):
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        self.open(page)
+        out.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+
+    def close(self):
+        self.ws.close()
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("Chromium not installed (`make sysdeps` says how to install it)")
+    browser = Chromium(tmp_path_factory.mktemp("profile"))
+    yield browser
+    browser.close()
 
 
 def sidebar_pages() -> list[str]:
@@ -88,13 +142,12 @@ def sidebar_pages() -> list[str]:
     return list(walk(yaml.safe_load((ROOT / "nbs/sidebar.yml").read_text())["website"]["sidebar"]["contents"]))
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make sysdeps` says how to install it)")
-def test_every_page_reads_like_a_docs_page(site, tmp_path):
+def test_every_page_reads_like_a_docs_page(site, chromium):
     notebooks = sidebar_pages()
     pages = sorted(p.relative_to(site) for p in site.rglob("*.html"))
     assert len(pages) == len(notebooks) and Path("index.html") in pages, pages  # one page per notebook, index first
     for page in pages:
-        d = dom(site / page, tmp_path / "profile")
+        d = chromium.dom(site / page)
         text = visible(d)
         assert len(text) > 500, page
         assert not [leak for leak in LEAKS if leak in text], (
@@ -110,10 +163,9 @@ def test_every_page_reads_like_a_docs_page(site, tmp_path):
             assert src.startswith("data:image/") or (f.is_file() and f.stat().st_size > 1000), (page, src)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make sysdeps` says how to install it)")
-def test_data_dictionary_page_opens_on_its_table_of_contents(site, tmp_path):
+def test_data_dictionary_page_opens_on_its_table_of_contents(site, chromium):
     page = site / "data_dictionary.html"
-    d = dom(page, tmp_path / "profile")
+    d = chromium.dom(page)
     head, rest = d.split('<nav id="TOC"', 1)
     toc = rest.split("</nav>")[0]
     assert "Every data file of the project" in visible(head) and "<section" not in head  # what it is, then the contents
@@ -127,18 +179,7 @@ def test_data_dictionary_page_opens_on_its_table_of_contents(site, tmp_path):
     shots = ROOT / "outputs"
     shots.mkdir(exist_ok=True)
     for name, p in (("docs_index.png", site / "index.html"), ("docs_data_dictionary.png", page)):
-        subprocess.run(
-            [
-                CHROMIUM,
-                *FLAGS,
-                f"--user-data-dir={tmp_path / 'profile'}",
-                "--window-size=1280,1000",
-                f"--screenshot={shots / name}",
-                p.as_uri(),
-            ],
-            capture_output=True,
-            timeout=120,
-        )
+        chromium.screenshot(p, shots / name)
         assert (shots / name).stat().st_size > 10_000
 
 

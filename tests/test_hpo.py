@@ -258,10 +258,13 @@ def test_two_processes_on_one_sqlite_study_never_repeat_and_a_changed_rerun_is_r
     assert len(c.search_runs([c.get_experiment_by_name("phase6a-parameter-scaling").experiment_id])) >= 8
 
 
-def test_a_diverging_trial_is_pruned_and_the_study_goes_on(project):
+def test_a_diverging_trial_is_pruned_and_the_study_goes_on(project, monkeypatch):
+    "In this process: `hpo_cli` is what the console script runs."
     (project / "s.yaml").write_text("search_space:\n  learning_rate: {type: categorical, choices: [1.0e+10, 1.0e-3]}\n")
-    p = hpo(project, "--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--search-space", "s.yaml", *UNTRACKED)
-    assert p.returncode == 0, p.stderr[-3000:]
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("FINTS_ROOT", str(project))
+    args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "6", "--max-epochs", "2", "--search-space", "s.yaml", *UNTRACKED]
+    assert hpo_cli(args) == 0
     trials = optuna.load_study(study_name=STUDY, storage=f"sqlite:///{project}/outputs/hpo/optuna.db").trials
     diverged = [t for t in trials if "diverged" in t.user_attrs]
     assert diverged and all(t.state == TrialState.PRUNED and t.params["learning_rate"] == 1e10 for t in diverged)
