@@ -205,15 +205,15 @@ def test_two_workers_share_a_postgresql_study(project, postgres):
 
 
 def test_an_objective_built_to_be_pruned_is_pruned(project):
-    space = {"learning_rate": {"type": "categorical", "choices": [3e-3, 1e-9]}, "epochs": {"type": "categorical", "choices": [12]}}
+    space = {"learning_rate": {"type": "categorical", "choices": [3e-3, 1e-9]}, "epochs": {"type": "categorical", "choices": [6]}}
     ctx = RunContext(root=project, device="cpu", wandb_mode="disabled", mlflow=False)
-    objective = create_objective(ExperimentCell(project / CONFIG, horizon=1), "30K", space, {"batch_size": 32, "patience": 100}, ctx)
+    objective = create_objective(ExperimentCell(project / CONFIG, horizon=1), "30K", space, {"batch_size": 64, "patience": 100}, ctx)
     study = optuna.create_study(pruner=make_pruner({"enabled": True, "patience": 2, "min_trials": 2}))
     for lr in (3e-3, 3e-3, 1e-9):
-        study.enqueue_trial({"learning_rate": lr, "epochs": 12})
+        study.enqueue_trial({"learning_rate": lr, "epochs": 6})
     study.optimize(objective, n_trials=3)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.PRUNED]
-    assert len(study.trials[2].intermediate_values) < 12
+    assert len(study.trials[2].intermediate_values) < 6  # stopped before its last epoch
 
 
 @pytest.mark.slow
