@@ -1,10 +1,10 @@
 """The study matrix on a real local Ray cluster (a head and a worker node on 127.0.0.1): a worker killed mid-task, its run retried
 and resumed; the same results as the local executor; nothing run twice."""
 
-import contextlib, json, os, shutil, sqlite3, signal, socket, subprocess, sys, tempfile, time
+import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 from pathlib import Path
 import psutil, pytest
-from conftest import ROOT, UNTRACKED, bin_path, experiments
+from conftest import ROOT, UNTRACKED, bin_path, experiments, trials_in
 from fints_scaling.experiments import experiments_cli
 
 pytestmark = [pytest.mark.xdist_group("ray"), pytest.mark.slow]  # one cluster for the module
@@ -73,20 +73,10 @@ def results(root) -> dict:
     return {p.relative_to(base).as_posix(): json.loads(p.read_text()) for p in sorted(base.glob("study_*/*.json"))}
 
 
-def completed_trials(dbs) -> int:
-    "Completed trials in the Optuna stores `dbs` (SQLite files)."
-    n = 0
-    for db in dbs:
-        with contextlib.closing(sqlite3.connect(db, timeout=5)) as c:
-            if c.execute("select 1 from sqlite_master where name = 'trials'").fetchone():  # Optuna may be creating its tables
-                n += c.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
-    return n
-
-
 def kill_worker_of(ws: Path, run: subprocess.Popen):
     "Once the study in the task workspace `ws` has a finished trial, SIGKILL the Ray worker running it (the kernel's parent)."
     deadline = time.time() + 300
-    while completed_trials(ws.glob("outputs/hpo/*.db")) < 1:
+    while sum(trials_in(db, "COMPLETE") for db in ws.glob("outputs/hpo/*.db")) < 1:
         assert run.poll() is None and time.time() < deadline, run.communicate()
         time.sleep(0.2)
     kernels = [p for p in psutil.process_iter(["cmdline", "cwd"]) if p.info["cwd"] == str(ws) and "ipykernel" in str(p.info["cmdline"])]
@@ -107,7 +97,7 @@ def test_matrix_on_ray_retries_a_killed_worker_equals_the_local_run_and_resumes(
     assert hpo["attempts"] == 2 and len(hpo["retries"]) == 1 and "died" in hpo["retries"][0], hpo
     assert all(r["status"] == "ran" for r in record.values()) and sum(r["attempts"] for r in record.values()) == 5
     # 2 trials per study: the retry resumed the killed one in its workspace (1 + 1, not 1 + 2)
-    assert completed_trials((on_ray / "outputs/cluster").glob("*/outputs/hpo/*.db")) == 4
+    assert sum(trials_in(db, "COMPLETE") for db in (on_ray / "outputs/cluster").glob("*/outputs/hpo/*.db")) == 4
     assert len(list((on_ray / "outputs/runs/study").glob("*.ipynb"))) == 4  # every executed notebook came back
     kept = [k["path"] for r in record.values() if r["key"].startswith("train") for k in r["kept"]]
     assert kept and all(k.endswith((".pt", ".lock")) and "/outputs/cluster/" in k for k in kept)  # checkpoints stay with the worker

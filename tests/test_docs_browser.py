@@ -12,6 +12,7 @@ from conftest import ROOT
 pytestmark = [pytest.mark.xdist_group("notebooks"), pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (`make sysdeps` says how to install it)")
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -72,7 +73,7 @@ def site(tmp_path_factory, executed):
 
 class Chromium:
     """One headless Chromium for the module's pages, driven over the DevTools protocol (a process per page cost 1-2 s of CPU
-    each): a page's DOM once it has loaded, as `--dump-dom` prints it, or a screenshot of it."""
+    each): a page's DOM once it has loaded (what `--dump-dom` prints, less the doctype line), or a screenshot of it."""
 
     def __init__(self, profile: Path):
         self.proc = subprocess.Popen(
@@ -113,6 +114,7 @@ class Chromium:
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
         self.open(page)
         out.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        self.call("Emulation.clearDeviceMetricsOverride")
 
     def close(self):
         self.ws.close()
@@ -122,8 +124,6 @@ class Chromium:
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
-    if CHROMIUM is None:
-        pytest.skip("Chromium not installed (`make sysdeps` says how to install it)")
     browser = Chromium(tmp_path_factory.mktemp("profile"))
     yield browser
     browser.close()
@@ -142,6 +142,7 @@ def sidebar_pages() -> list[str]:
     return list(walk(yaml.safe_load((ROOT / "nbs/sidebar.yml").read_text())["website"]["sidebar"]["contents"]))
 
 
+@needs_chromium  # before the site is built for nothing
 def test_every_page_reads_like_a_docs_page(site, chromium):
     notebooks = sidebar_pages()
     pages = sorted(p.relative_to(site) for p in site.rglob("*.html"))
@@ -163,6 +164,7 @@ def test_every_page_reads_like_a_docs_page(site, chromium):
             assert src.startswith("data:image/") or (f.is_file() and f.stat().st_size > 1000), (page, src)
 
 
+@needs_chromium
 def test_data_dictionary_page_opens_on_its_table_of_contents(site, chromium):
     page = site / "data_dictionary.html"
     d = chromium.dom(page)

@@ -1,12 +1,12 @@
 "HPO end to end: the CLI with W&B and MLflow, a study killed mid-trial, two workers on PostgreSQL, pruning."
 
-import glob, importlib.util, json, os, pwd, shutil, signal, socket, sqlite3, subprocess, sys, tempfile, time
+import glob, importlib.util, json, os, pwd, shutil, signal, socket, subprocess, sys, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from conftest import ROOT, UNTRACKED, bin_path
+from conftest import ROOT, UNTRACKED, bin_path, trials_in
 from fints_scaling.config import ExperimentCell
 from fints_scaling.context import RunContext
 from fints_scaling.hpo import claim_lock, create_objective, hpo_best_path, hpo_cli, make_pruner, make_storage
@@ -74,8 +74,8 @@ def test_killed_study_resumes_to_n_trials(project):
         stderr=subprocess.DEVNULL,
     )
     storage, db = f"sqlite:///{project}/outputs/hpo/optuna.db", project / "outputs/hpo/optuna.db"
-    deadline = time.time() + 240  # polled with sqlite3: opening the study through Optuna costs 60 ms of CPU a time
-    while time.time() < deadline and not (_trials_in(db, "COMPLETE") >= 2 and _trials_in(db, "RUNNING")):
+    deadline = time.time() + 240
+    while time.time() < deadline and not (trials_in(db, "COMPLETE") >= 2 and trials_in(db, "RUNNING")):
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -267,15 +267,6 @@ def test_a_diverging_trial_is_pruned_and_the_study_goes_on(project, monkeypatch)
     assert best["best_params"]["learning_rate"] == 1e-3 and best["n_trials_diverged"] == len(diverged)
 
 
-def _trials_in(db, state: str) -> int:
-    "Trials the SQLite study file `db` records in `state` (RUNNING, COMPLETE, ...); 0 while it or its tables do not exist yet."
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as con:
-            return con.execute("SELECT count(*) FROM trials WHERE state = ?", (state,)).fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def test_a_live_worker_refuses_fresh_and_ends_in_one_line_on_ctrl_c(project):
     """Two processes on a fresh project, MLflow on: one runs a trial, the other asks for --fresh and is refused, naming it; then
     Ctrl-C inside the trial ends the worker in one line."""
@@ -289,12 +280,12 @@ def test_a_live_worker_refuses_fresh_and_ends_in_one_line_on_ctrl_c(project):
     )
     try:
         deadline, db = time.time() + 240, project / "outputs/hpo/optuna.db"
-        while time.time() < deadline and worker.poll() is None and not _trials_in(db, "RUNNING"):
+        while time.time() < deadline and worker.poll() is None and not trials_in(db, "RUNNING"):
             time.sleep(0.2)
         fresh = hpo(project, *args, "--fresh")
         assert fresh.returncode == 2, fresh.stderr[-2000:]
         assert f"running trial(s), worker {socket.gethostname()}:{worker.pid}: stop it, or wait for it" in fresh.stderr
-        assert "Traceback" not in fresh.stderr and _trials_in(db, "RUNNING") == 1
+        assert "Traceback" not in fresh.stderr and trials_in(db, "RUNNING") == 1
         worker.send_signal(signal.SIGINT)
         _, err = worker.communicate(timeout=120)
         assert worker.returncode == 130 and "fints-hpo: interrupted" in err and "Traceback" not in err, err[-2000:]
