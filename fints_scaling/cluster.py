@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import fints_scaling
 from traitlets.config import Config
-from .config import git_commit
-from .storage import atomic_path, file_md5, verify_data_file, write_json_atomic
+from .storage import atomic_path, file_md5, git_commit, verify_data_file, write_json_atomic
 
 # %% auto #0
 __all__ = ['NOTEBOOKS', 'EXAMPLE_TAG', 'RAY_MISSING', 'KEPT_ON_WORKER', 'import_ray', 'execute_notebook', 'NotebookTask',

@@ -19,9 +19,8 @@ from .model import CHANNEL_MODES
 from .features import A20
 
 # %% auto #0
-__all__ = ['EMBARGO_DAYS', 'DEFAULT_TASK', 'PACKAGES', 'ExperimentConfig', 'timescale_file', 'cell_name', 'parse_cell_name',
-           'load_experiment_config', 'experiment_config_path', 'ExperimentCell', 'experiment_config',
-           'package_versions', 'git_commit']
+__all__ = ['EMBARGO_DAYS', 'DEFAULT_TASK', 'ExperimentConfig', 'timescale_file', 'cell_name', 'parse_cell_name',
+           'load_experiment_config', 'experiment_config_path', 'ExperimentCell', 'experiment_config']
 
 # %% ../nbs/foundations/09_config.ipynb #b6295994
 EMBARGO_DAYS = 200  # the longest look-back of any feature (sma_200): the default embargo
@@ -251,34 +250,3 @@ def experiment_config(
     if isinstance(experiment, ExperimentConfig):
         return experiment
     return (experiment if isinstance(experiment, ExperimentCell) else ExperimentCell(config=str(experiment))).resolve(root)
-
-# %% ../nbs/foundations/09_config.ipynb #b1eb64d2
-PACKAGES = ("fints_scaling", "torch", "numpy", "pandas", "scikit-learn", "scipy", "optuna", "TA-Lib", "wandb", "mlflow")
-
-
-def package_versions() -> dict:
-    "Python and the versions of the packages a result depends on."
-    import platform
-    from importlib.metadata import version, PackageNotFoundError
-
-    out = {"python": platform.python_version()}
-    for p in PACKAGES:
-        try:
-            out[p] = version(p)
-        except PackageNotFoundError:
-            out[p] = None
-    return out
-
-
-def git_commit(root: Path) -> str | None:
-    "HEAD of the project's git repository, suffixed '-dirty' if tracked files changed; None outside git."
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("-dirty" if dirty else "")

@@ -18,14 +18,14 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
-from .config import ExperimentCell, ExperimentConfig, experiment_config, git_commit, package_versions
+from .config import ExperimentCell, ExperimentConfig, experiment_config
 from .context import RunContext
 from .device import ThermalGuard, ThermalStop
 from .checks import InvalidSetting, check_count, check_fields, check_nonnegative, check_positive
 from .checks import count, nonnegative, positive, run_command
 from .model import DEFAULT_BUDGET, build_model, canonical_budget
 from .splits import ExperimentData, get_hpo_subset, prepare_experiment
-from .storage import file_lock, project_file, read_yaml, write_json_atomic
+from .storage import file_lock, git_commit, package_versions, project_file, read_yaml, write_json_atomic
 from .tracking import flatten
 from .trainer import Diverged, Hyperparameters, Trainer, seed_everything
 

@@ -16,9 +16,10 @@ import yaml
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['READERS', 'ENTRY_FIELDS', 'project_root', 'project_file', 'DataPaths', 'stale_temps', 'atomic_path',
+__all__ = ['READERS', 'ENTRY_FIELDS', 'PACKAGES', 'project_root', 'project_file', 'DataPaths', 'stale_temps', 'atomic_path',
            'write_json_atomic', 'write_parquet_atomic', 'file_md5', 'read_table', 'read_yaml', 'read_json', 'Locked',
-           'file_lock', 'ManifestError', 'Manifest', 'write_dataset', 'verify_data_file']
+           'file_lock', 'ManifestError', 'Manifest', 'write_dataset', 'verify_data_file', 'package_versions',
+           'git_commit']
 
 # %% ../nbs/foundations/01_storage.ipynb #64d718f0
 def project_root(start=None) -> Path:
@@ -379,3 +380,34 @@ def verify_data_file(
             f"or pass --no-verify to use it unchecked"
         )
     return Manifest(DataPaths(data.parent)).verify_file(path)["md5"]
+
+# %% ../nbs/foundations/01_storage.ipynb #b1eb64d2
+PACKAGES = ("fints_scaling", "torch", "numpy", "pandas", "scikit-learn", "scipy", "optuna", "TA-Lib", "wandb", "mlflow")
+
+
+def package_versions() -> dict:
+    "Python and the versions of the packages a result depends on."
+    import platform
+    from importlib.metadata import version, PackageNotFoundError
+
+    out = {"python": platform.python_version()}
+    for p in PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def git_commit(root: Path) -> str | None:
+    "HEAD of the project's git repository, suffixed '-dirty' if tracked files changed; None outside git."
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("-dirty" if dirty else "")

@@ -14,14 +14,14 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
-from .config import ExperimentCell, ExperimentConfig, experiment_config, git_commit, package_versions
+from .config import ExperimentCell, ExperimentConfig, experiment_config
 from .context import RunContext
 from .device import ThermalGuard, ThermalStop, device_memory
 from .checks import check_count, check_positive, count, fraction, positive, run_command, seed
 from .splits import ExperimentData, data_subset, prepare_experiment
 from .model import DEFAULT_BUDGET, build_model, canonical_budget, count_parameters
 from .model import n_embedding_parameters, parse_budget, plan_batch
-from .storage import file_lock, read_json, write_json_atomic
+from .storage import file_lock, git_commit, package_versions, read_json, write_json_atomic
 from .trainer import Diverged, Hyperparameters, Trainer, bootstrap_auc, classification_metrics, seed_everything
 from .windows import TensorWindows
 
