@@ -6,13 +6,13 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/checks.html.md""
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e003
 from __future__ import annotations
-import argparse, math, sys, types, typing
+import argparse, math, signal, sys, threading, types, typing
 from dataclasses import fields
 from typing import Callable
 
 # %% auto #0
 __all__ = ['count', 'seed', 'positive', 'fraction', 'nonnegative', 'check_count', 'check_positive', 'check_nonnegative',
-           'InvalidSetting', 'check_fields', 'run_command']
+           'InvalidSetting', 'check_fields', 'check_interrupt', 'run_command']
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e006
 def check_count(
@@ -121,12 +121,36 @@ def check_fields(
             raise InvalidSetting(where, f"{f.name} must be {_type_name(hints[f.name])}, got {value!r}")
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e014
+_CTRL_C = threading.Event()  # set by Ctrl-C while a command runs, cleared when it ends
+
+
+def _remember_ctrl_c(signum, frame):
+    _CTRL_C.set()
+    raise KeyboardInterrupt
+
+
+def _quiet_about_ctrl_c(hook):
+    "`hook` for every exception Python cannot raise but a remembered Ctrl-C, which `check_interrupt` raises again: one line, no traceback."
+    return lambda u: None if issubclass(u.exc_type, KeyboardInterrupt) and _CTRL_C.is_set() else hook(u)
+
+
+def check_interrupt():
+    "Raise `KeyboardInterrupt` if Ctrl-C came during this command and its exception was lost in a finalizer; long loops call it."
+    if _CTRL_C.is_set():
+        raise KeyboardInterrupt
+
+
 def run_command(
     prog: str,  # the command's name, which starts every error line
     main: Callable[[], int | None],  # the command's work; its return value is the exit code (None: 0)
     expected: tuple[type[BaseException], ...] = (),  # more exceptions that are the user's to fix, reported in one line
 ) -> int:
     "Run `main()`; a ValueError, OSError or one of `expected` becomes `prog: message` on stderr and exit code 2, Ctrl-C exit code 130."
+    previous = signal.getsignal(signal.SIGINT)
+    ours = threading.current_thread() is threading.main_thread() and previous is signal.default_int_handler
+    if ours:  # not in a kernel or a test runner with a handler of its own
+        signal.signal(signal.SIGINT, _remember_ctrl_c)
+        hook, sys.unraisablehook = sys.unraisablehook, _quiet_about_ctrl_c(sys.unraisablehook)
     try:
         return main() or 0
     except (ValueError, OSError, *expected) as e:
@@ -135,3 +159,8 @@ def run_command(
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _CTRL_C.clear()
+        if ours:
+            signal.signal(signal.SIGINT, previous)
+            sys.unraisablehook = hook

@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from scipy import stats
 from sklearn.metrics import accuracy_score, brier_score_loss, f1_score, log_loss, precision_score, recall_score, roc_auc_score
 from tqdm.auto import tqdm
-from .checks import InvalidSetting, check_fields
+from .checks import InvalidSetting, check_fields, check_interrupt
 from .context import RunContext
 from .device import ThermalGuard, amp_dtype, peak_flops
 from .model import PatchTST, flops_per_sample
@@ -325,6 +325,7 @@ def train_epoch(self: Trainer) -> dict:
     self.model.train()
     t0, total, n = time.perf_counter(), 0.0, 0
     for step, (xb, yb, sb) in enumerate(self.w.batches(self.train_idx, self.batch_size, shuffle=True, generator=self.gen)):
+        check_interrupt()  # a Ctrl-C that garbage collection swallowed stops the run here
         with self._autocast():
             logits = self.model(xb, sb)
         loss = F.binary_cross_entropy_with_logits(logits.float(), yb, pos_weight=self.pos_weight)
