@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import fints_scaling
 from traitlets.config import Config
+from .checks import check_interrupt
 from .storage import atomic_path, file_md5, git_commit, verify_data_file, write_json_atomic
 
 # %% auto #0
@@ -259,6 +260,7 @@ def run_on_ray(
         common = dict(driver_root=str(root), shared_root=shared_root)
         running, bar = {}, tqdm(total=len(todo), desc="cluster", disable=not progress)
         while True:
+            check_interrupt()
             _start_ready(ray, remote, todo, recs, running, prepare, gpus, common, expect)
             if not running:
                 break

@@ -18,7 +18,7 @@ from .context import RunContext
 from .hpo import StudySettings, hpo_best_path, load_search_space
 from .model import BUDGETS, canonical_budget, flops_per_sample, memory_plan, model_config, model_config_path, parse_budget
 from .storage import atomic_path, read_table, verify_data_file, write_json_atomic
-from .checks import check_count, check_positive, count, fraction, run_command, seed
+from .checks import check_count, check_interrupt, check_positive, count, fraction, run_command, seed
 from .cluster import NOTEBOOKS, NotebookTask, execute_notebook, run_on_ray, summary_lines
 from .splits import prepare_experiment
 from .study import ADJUSTMENTS, write_study_report
@@ -475,6 +475,7 @@ def _run_local(phase: Phase, todo: list[Run], study: StudySettings, jobs: int, c
     threads = None if jobs == 1 or "OMP_NUM_THREADS" in os.environ else max(1, (os.cpu_count() or 1) // jobs)
     with _kernels_start(ctx.root, threads), ThreadPoolExecutor(jobs) as pool:
         while todo or running:
+            check_interrupt()
             for run in [r for r in todo if error is None and not pending & set(_waits_for(r))][: jobs - len(running)]:
                 nb, params = _notebook_params(run, phase, study, False, ctx)
                 running[pool.submit(execute_notebook, NOTEBOOKS / nb, _executed(run, ctx.root), params, ctx.root)] = run

@@ -22,7 +22,7 @@ from .config import ExperimentCell, ExperimentConfig, experiment_config
 from .context import RunContext
 from .device import ThermalGuard, ThermalStop
 from .checks import InvalidSetting, check_count, check_fields, check_nonnegative, check_positive
-from .checks import count, nonnegative, positive, run_command
+from .checks import check_interrupt, count, nonnegative, positive, run_command
 from .model import DEFAULT_BUDGET, build_model, canonical_budget
 from .splits import ExperimentData, get_hpo_subset, prepare_experiment
 from .storage import file_lock, git_commit, package_versions, project_file, read_yaml, write_json_atomic
@@ -594,6 +594,7 @@ def optimize(
     deadline = time.monotonic() + timeout_hours * 3600 if timeout_hours else float("inf")
     bar, waiting = None, False
     while time.monotonic() < deadline:
+        check_interrupt()
         with ExitStack() as claim:
             claim.enter_context(claim_lock(storage, study.study_name))  # held from the count until this trial exists
             done, running = _snapshot(study, storage)
