@@ -15,8 +15,8 @@ from .checks import check_interrupt
 from .storage import atomic_path, file_md5, git_commit, verify_data_file, write_json_atomic
 
 # %% auto #0
-__all__ = ['NOTEBOOKS', 'EXAMPLE_TAG', 'RAY_MISSING', 'KEPT_ON_WORKER', 'import_ray', 'execute_notebook', 'NotebookTask',
-           'code_identity', 'WorkerMismatch', 'check_worker', 'workspace', 'collect_outputs', 'remap',
+__all__ = ['NOTEBOOKS', 'EXAMPLE_TAG', 'KERNEL_QUIET', 'RAY_MISSING', 'KEPT_ON_WORKER', 'import_ray', 'execute_notebook',
+           'NotebookTask', 'code_identity', 'WorkerMismatch', 'check_worker', 'workspace', 'collect_outputs', 'remap',
            'execute_notebook_task', 'check_fits', 'failure', 'run_on_ray', 'summary_lines']
 
 # %% ../nbs/21_cluster.ipynb #f7222912
@@ -24,6 +24,10 @@ NOTEBOOKS = Path(fints_scaling.__file__).resolve().parents[1] / "nbs"  # the not
 
 
 EXAMPLE_TAG = "example"  # the cell tag of a notebook's examples, which are its tests: a study's runs skip them
+# papermill asks the kernel for its info after the last cell and shuts it down as soon as the reply arrives; shutting down starts
+# with SIGINT, which, landing while the kernel finishes that request, made it log "ERROR | KeyboardInterrupt caught in kernel".
+# Nothing was lost (every cell had run), so a kernel of a study logs only what is critical; a cell's own output is in its notebook.
+KERNEL_QUIET = "--IPKernelApp.log_level=CRITICAL"
 RAY_MISSING = "--executor ray needs Ray, an optional extra: pip install -e '.[ray]' (or pip install 'ray>=2.40')"
 
 
@@ -56,6 +60,7 @@ def execute_notebook(
             progress_bar=False,
             kernel_name="python3",
             config=config,
+            extra_arguments=[KERNEL_QUIET],
             skip_cells_with_tag=EXAMPLE_TAG,  # nbclient's option; nbdev's runner, JupyterLab and a bare papermill run them all
         )
 
