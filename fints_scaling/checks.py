@@ -160,7 +160,7 @@ def run_command(
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     finally:
-        _CTRL_C.clear()
-        if ours:
+        if ours:  # a command within a command (a test, a thread) leaves the outer one's Ctrl-C to it
+            _CTRL_C.clear()
             signal.signal(signal.SIGINT, previous)
             sys.unraisablehook = hook
