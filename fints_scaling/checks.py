@@ -148,7 +148,7 @@ def run_command(
     "Run `main()`; a ValueError, OSError or one of `expected` becomes `prog: message` on stderr and exit code 2, Ctrl-C exit code 130."
     previous = signal.getsignal(signal.SIGINT)
     ours = threading.current_thread() is threading.main_thread() and previous is signal.default_int_handler
-    if ours:  # not in a kernel or a test runner with a handler of its own
+    if ours:  # the main thread, under Python's own handler (a notebook cell too): one installed by someone else stays
         signal.signal(signal.SIGINT, _remember_ctrl_c)
         hook, sys.unraisablehook = sys.unraisablehook, _quiet_about_ctrl_c(sys.unraisablehook)
     try:
