@@ -6,7 +6,7 @@ Docs: https://fints-scaling.github.io/fints_scaling/foundations/checks.html.md""
 
 # %% ../nbs/foundations/00_checks.ipynb #c7a1e003
 from __future__ import annotations
-import argparse, math, signal, sys, threading, types, typing
+import argparse, atexit, gc, math, signal, sys, threading, types, typing
 from dataclasses import fields
 from typing import Callable
 
@@ -164,3 +164,6 @@ def run_command(
             _CTRL_C.clear()
             signal.signal(signal.SIGINT, previous)
             sys.unraisablehook = hook
+
+# %% ../nbs/foundations/00_checks.ipynb #e4f1a2b2
+atexit.register(gc.freeze)  # registered at import: it runs after the exit handlers of what is imported later
