@@ -267,6 +267,17 @@ def test_a_diverging_trial_is_pruned_and_the_study_goes_on(project, monkeypatch)
     assert best["best_params"]["learning_rate"] == 1e-3 and best["n_trials_diverged"] == len(diverged)
 
 
+@contextmanager
+def ctrl_c_as_from_a_terminal():
+    """A process started inside takes Ctrl-C as one started from a terminal does. pytest started in the background (`make test &`,
+    some CI runners) ignores SIGINT, and a child inherits that: a worker it starts would train on through Ctrl-C, rightly."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_a_live_worker_refuses_fresh_and_ends_in_one_line_on_ctrl_c(project):
     """Two processes on a fresh project, MLflow on: one runs a trial, the other asks for --fresh and is refused, naming it; then
     Ctrl-C inside the trial ends the worker in one line."""
@@ -275,9 +286,10 @@ def test_a_live_worker_refuses_fresh_and_ends_in_one_line_on_ctrl_c(project):
     )
     args = ["--config", CONFIG, "--budget", "30K", "--n-trials", "3", "--search-space", "long.yaml", "--wandb-mode", "disabled"]
     env = {**os.environ, "FINTS_ROOT": str(project)}
-    worker = subprocess.Popen(
-        [bin_path("fints-hpo"), *args], cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+    with ctrl_c_as_from_a_terminal():
+        worker = subprocess.Popen(
+            [bin_path("fints-hpo"), *args], cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
     try:
         deadline, db = time.time() + 240, project / "outputs/hpo/optuna.db"
         while time.time() < deadline and worker.poll() is None and not trials_in(db, "RUNNING"):
