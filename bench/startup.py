@@ -39,15 +39,20 @@ print(json.dumps(dict(cpu=cpu(r1) - cpu(r0), wall=t1 - t0, loaded=loaded, before
 """
 
 
+def children_cpu() -> float:
+    "CPU seconds used so far by this process's finished children."
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def measure(setup: str, module: str) -> dict:
     """CPU and wall seconds of `import module` in a fresh interpreter that imported `setup` first, the heavy packages loaded, and
     the CPU seconds of the process's exit: all it used, as its parent counts, less what it had used by its last line."""
     code = PROBE.format(setup=f"import {setup}" if setup else "", module=module, heavy=HEAVY)
-    children = lambda: (lambda r: r.ru_utime + r.ru_stime)(resource.getrusage(resource.RUSAGE_CHILDREN))
-    before = children()
+    before = children_cpu()
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     r = json.loads(p.stdout.strip().splitlines()[-1])
-    return r | {"exit": children() - before - r["before_exit"]}
+    return r | {"exit": children_cpu() - before - r["before_exit"]}
 
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
